@@ -1,0 +1,1 @@
+"""gridgov interfaces: the FastAPI HTTP API and the ``gridgov`` command line."""

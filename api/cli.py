@@ -1,0 +1,522 @@
+"""The ``gridgov`` command line (typer). Run ``gridgov --help`` or ``gridgov COMMAND --help``.
+
+Every command that writes does so in one transaction: it either completes or changes nothing.
+Errors print one precise line (``error [code]: message``) and exit non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from grid.errors import GridGovError, ImportBlocked
+
+app = typer.Typer(
+    help="gridgov: jurisdiction store, grid cells, petitions routing for city governance.\n\n"
+    "Start with `gridgov demo` (loads the Beijing sample city and serves the API).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import units (boundaries), buildings and staff from files.", no_args_is_help=True
+)
+staff_app = typer.Typer(
+    help="Who serves a unit: grid officers and other staff, with validity dates.", no_args_is_help=True
+)
+sample_app = typer.Typer(
+    help="The Beijing sample city (real districts, approximate streets/communities, "
+    "synthetic buildings of 双井街道).",
+    no_args_is_help=True,
+)
+catalogue_app = typer.Typer(help="Category and routing catalogues.", no_args_is_help=True)
+levels_app = typer.Typer(
+    help="Administrative levels and their code formats (levels are data).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(staff_app, name="staff")
+app.add_typer(sample_app, name="sample")
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(levels_app, name="levels")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+class Fmt(StrEnum):
+    text = "text"
+    json = "json"
+
+
+DateOpt = Annotated[
+    dt.datetime | None,
+    typer.Option("--date", formats=["%Y-%m-%d"], help="boundary version date (default: today)"),
+]
+ValidFromOpt = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--valid-from",
+        formats=["%Y-%m-%d"],
+        help="date the imported version comes into force (default: today)",
+    ),
+]
+FmtOpt = Annotated[Fmt, typer.Option("--format", help="text for people, json for programs")]
+
+
+def _d(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+@app.callback()
+def main(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="GRIDGOV_DATABASE_URL",
+            help="SQLAlchemy URL of the PostGIS database "
+            "(default: the local cluster prepared by scripts/bootstrap)",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    if database_url:
+        os.environ["GRIDGOV_DATABASE_URL"] = database_url
+        from grid.config import get_settings
+
+        get_settings.cache_clear()
+
+
+def fail(exc: GridGovError) -> typer.Exit:
+    err.print(f"[bold red]error[/] [{exc.code}]: {exc.message}", highlight=False, markup=True)
+    return typer.Exit(2)
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    try:
+        yield
+    except ImportBlocked:
+        raise
+    except GridGovError as exc:
+        raise fail(exc) from None
+
+
+def run_tx(fn: Callable[[Any], T]) -> T:
+    """Run ``fn(session)`` in one transaction on the configured database."""
+    from grid.db.engine import check_database, session_scope
+
+    with guarded():
+        check_database()
+        with session_scope() as s:
+            return fn(s)
+
+
+def emit(data: Any, fmt: Fmt, text_fn: Callable[[Any], None]) -> None:
+    if fmt is Fmt.json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        text_fn(data)
+
+
+# ----------------------------------------------------------------------------- db
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Create or upgrade the schema to the newest migration."""
+    from grid.db.engine import check_database
+    from grid.db.migrate import upgrade
+
+    with guarded():
+        check_database()
+        upgrade(revision=revision)
+    out.print(f"schema at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    from grid.db.migrate import current
+
+    with guarded():
+        out.print(current() or "(empty database: run `gridgov db upgrade`)")
+
+
+# ----------------------------------------------------------------------------- import
+def _print_findings(findings: list[dict[str, Any]], limit: int = 40) -> None:
+    for f in findings[:limit]:
+        colour = "red" if f["severity"] == "error" else "yellow"
+        area = f" {f['area_m2']:.1f} m²" if f.get("area_m2") is not None else ""
+        loc = f" at {f['location'][0]:.6f},{f['location'][1]:.6f}" if f.get("location") else ""
+        out.print(
+            f"  [{colour}]{f['severity']:7}[/] {f['kind']:18} {','.join(f['codes'])}{area}{loc}: "
+            f"{f['message']}",
+            highlight=False,
+        )
+        if f.get("hint"):
+            out.print(f"          hint: {f['hint']}", highlight=False)
+    if len(findings) > limit:
+        out.print(f"  ... and {len(findings) - limit} more (use --format json for all)")
+
+
+def _print_report(r: dict[str, Any]) -> None:
+    c = r["counts"]
+    verb = "would import" if r["dry_run"] else ("imported" if r["applied"] else "blocked")
+    out.print(
+        f"[bold]{verb}[/] {r['source']} as level {r['level']} valid from {r['valid_from']}: "
+        f"{c.get('new', 0)} new, {c.get('changed', 0)} changed, {c.get('unchanged', 0)} unchanged, "
+        f"{c.get('missing', 0)} missing from file"
+        + (f", {len(r['retired'])} retired" if r["retired"] else "")
+    )
+    if r["changed"]:
+        out.print(f"  changed: {', '.join(r['changed'][:20])}" + (" ..." if len(r["changed"]) > 20 else ""))
+    if r["missing"]:
+        out.print(
+            f"  missing from file: {', '.join(r['missing'][:20])}"
+            + (" ..." if len(r["missing"]) > 20 else "")
+        )
+    for rep in r["repairs"]:
+        out.print(f"  repaired {rep['code']} (row {rep['row']}): {rep['change']}", highlight=False)
+    if r["accepted"]:
+        out.print(f"  accepted finding kinds: {', '.join(r['accepted'])}")
+    out.print(
+        f"  findings: {c.get('errors', 0)} error(s), {c.get('warnings', 0)} warning(s), "
+        f"{c.get('blocking', 0)} blocking"
+    )
+    _print_findings(r["findings"])
+    if r["building_moves"]:
+        out.print(
+            f"  {len(r['building_moves'])} building(s) would change unit:"
+            if r["dry_run"]
+            else f"  {len(r['building_moves'])} building(s) changed unit:"
+        )
+        for m in r["building_moves"][:20]:
+            out.print(f"    {m['building_id']}: {m['from']} -> {m['to']}")
+
+
+@import_app.command("units")
+def import_units_cmd(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or Shapefile", exists=False)],
+    level: Annotated[str, typer.Option(help="level of the units: district, street, community, grid, ...")],
+    code_field: Annotated[str, typer.Option(help="field holding the unit code")],
+    name_field: Annotated[str, typer.Option(help="field holding the unit name")],
+    datum: Annotated[
+        str,
+        typer.Option(
+            help="datum of the coordinates: wgs84, cgcs2000, gcj02, bd09 or EPSG:n (projected CRS allowed)"
+        ),
+    ],
+    parent_field: Annotated[
+        str | None, typer.Option(help="field holding the parent unit code (default: the prefix of the code)")
+    ] = None,
+    parent_code: Annotated[str | None, typer.Option(help="one parent code for every feature")] = None,
+    households_field: Annotated[str | None, typer.Option(help="field holding households")] = None,
+    valid_from: ValidFromOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what would change; write nothing")
+    ] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="repair invalid geometries (make_valid) and report what changed")
+    ] = False,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept", help="accept error findings of this kind (repeatable); recorded with the import"
+        ),
+    ] = None,
+    retire_missing: Annotated[
+        bool,
+        typer.Option("--retire-missing", help="close units of the same parents that the file no longer has"),
+    ] = False,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(help="m²: overlaps/gaps above this are errors (default GRIDGOV_TOLERANCE_M2 or 25)"),
+    ] = None,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Import one level of boundaries in one transaction (all or nothing).
+
+    Every import is validated against the version in force; errors (invalid geometry, duplicate code,
+    orphan child, bad code, overlaps/gaps above the tolerance) block it unless repaired or accepted.
+    A changed boundary closes the old version instead of overwriting it.
+    """
+    from grid.db.importer import import_units
+
+    def job(s: Any) -> dict[str, Any]:
+        with out.status("importing...") as st:
+            return import_units(
+                s,
+                file,
+                level=level,
+                code_field=code_field,
+                name_field=name_field,
+                datum=datum,
+                parent_field=parent_field,
+                parent_code=parent_code,
+                households_field=households_field,
+                valid_from=_d(valid_from),
+                dry_run=dry_run,
+                repair=repair,
+                accept=accept or [],
+                retire_missing=retire_missing,
+                tolerance_m2=tolerance,
+                progress=lambda m: st.update(m) if fmt is Fmt.text else None,
+            ).to_dict()
+
+    try:
+        report = run_tx(job)
+    except ImportBlocked as exc:
+        emit(exc.details, fmt, _print_report)
+        raise fail(exc) from None
+    emit(report, fmt, _print_report)
+
+
+@import_app.command("buildings")
+def import_buildings_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="CSV (building_id,address,lon,lat,households,...) or point GeoJSON")
+    ],
+    datum: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")],
+    valid_from: ValidFromOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report; write nothing")] = False,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Import buildings (standard address, point, households); binds them to grid cells in force."""
+    from grid.db.buildings import import_buildings
+
+    def show(r: dict[str, Any]) -> None:
+        c = r.get("counts", {})
+        out.print(f"{'would import' if r['dry_run'] else 'imported'} {r['source']}: {c}")
+        for q in r["problems"][:30]:
+            out.print(f"  {q.get('severity', 'error')} {q['kind']}: {q['message']}", highlight=False)
+
+    try:
+        report = run_tx(
+            lambda s: import_buildings(
+                s, file, datum=datum, valid_from=_d(valid_from), dry_run=dry_run
+            ).to_dict()
+        )
+    except ImportBlocked as exc:
+        emit(exc.details, fmt, show)
+        raise fail(exc) from None
+    emit(report, fmt, show)
+
+
+@import_app.command("staff")
+def import_staff_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV: unit_code,name[,role,phone,valid_from]")],
+    valid_from: ValidFromOpt = None,
+) -> None:
+    """Assign staff from a CSV (closes each predecessor; never creates a boundary version)."""
+    from grid.db.store import assign_staff
+    from grid.io import read_csv
+
+    def job(s: Any) -> int:
+        df = read_csv(file, required=["unit_code", "name"])
+        for _, r in df.iterrows():
+            vf = (
+                dt.date.fromisoformat(r["valid_from"])
+                if r.get("valid_from")
+                else (_d(valid_from) or dt.date.today())
+            )
+            assign_staff(
+                s,
+                r["unit_code"],
+                r["name"],
+                role=r.get("role") or "grid_officer",
+                phone=r.get("phone") or None,
+                valid_from=vf,
+            )
+        return len(df)
+
+    out.print(f"assigned {run_tx(job)} staff")
+
+
+# ----------------------------------------------------------------------------- staff
+@staff_app.command("set")
+def staff_set(
+    unit: Annotated[str, typer.Argument(help="unit code")],
+    name: Annotated[str, typer.Argument(help="person's name")],
+    role: Annotated[str, typer.Option(help="grid_officer, secretary, ...")] = "grid_officer",
+    phone: Annotated[str | None, typer.Option(help="contact phone")] = None,
+    valid_from: ValidFromOpt = None,
+) -> None:
+    """Put someone in office for a unit from a date, closing the predecessor's term."""
+    from grid.db.store import assign_staff
+
+    run_tx(
+        lambda s: assign_staff(
+            s, unit, name, role=role, phone=phone, valid_from=_d(valid_from) or dt.date.today()
+        )
+    )
+    out.print(f"{name} is {role} of {unit}")
+
+
+@staff_app.command("show")
+def staff_show(unit: Annotated[str, typer.Argument(help="unit code")], date: DateOpt = None) -> None:
+    """Who serves a unit at a date."""
+    from grid.db.store import staff_at
+
+    rows = run_tx(
+        lambda s: [
+            (x.role, x.name, x.phone, x.valid_from, x.valid_to)
+            for x in staff_at(s, unit, _d(date) or dt.date.today())
+        ]
+    )
+    for r in rows:
+        out.print(f"{r[0]:14} {r[1]} {r[2] or ''} ({r[3]} - {r[4] or 'now'})")
+    if not rows:
+        out.print("no staff in office")
+
+
+# ----------------------------------------------------------------------------- validate
+@app.command("validate")
+def validate_cmd(
+    level: Annotated[str | None, typer.Option(help="only this level (default: all levels)")] = None,
+    date: DateOpt = None,
+    tolerance: Annotated[float | None, typer.Option(help="m² tolerance for overlaps/gaps")] = None,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Check the stored boundary version at a date: geometry, codes, nesting, overlaps, gaps, slivers.
+
+    Exits 1 when any error is found.
+    """
+    from grid.db.validation import validate_store
+
+    report = run_tx(
+        lambda s: validate_store(s, _d(date) or dt.date.today(), level=level, tolerance_m2=tolerance)
+    )
+
+    def show(r: dict[str, Any]) -> None:
+        out.print(
+            f"validated {r['units']} units at {r['date']} ({', '.join(r['levels'])}): "
+            f"{r['errors']} error(s), {r['warnings']} warning(s)"
+        )
+        _print_findings(r["findings"], limit=60)
+
+    emit(report, fmt, show)
+    if report["errors"]:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- levels
+@levels_app.command("list")
+def levels_list() -> None:
+    """Show the levels and their code formats."""
+    from grid.db.store import load_levels
+
+    for lv in run_tx(load_levels):
+        out.print(
+            f"{lv.rank} {lv.name:10} {lv.label:8} {lv.code_length:2} chars /{lv.pattern}/ parent={lv.parent}"
+        )
+
+
+@levels_app.command("load")
+def levels_load(
+    file: Annotated[
+        Path, typer.Argument(help="JSON list of {name, rank, code_length, label, pattern, parent}")
+    ],
+) -> None:
+    """Define the levels of another city (only into an empty store)."""
+    from grid.db.store import save_levels
+    from grid.levels import Levels
+
+    with guarded():
+        try:
+            levels = Levels.from_dicts(json.loads(file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise GridGovError(f"{file}: not a valid levels file: {exc}", code="invalid_input") from exc
+    run_tx(lambda s: save_levels(s, levels))
+    out.print(f"levels: {', '.join(levels.names)}")
+
+
+# ----------------------------------------------------------------------------- catalogue
+@catalogue_app.command("load")
+def catalogue_load() -> None:
+    """Seed the category catalogue and the routing catalogue for the districts and streets in force."""
+    from grid.db.catalogue import load_catalogue
+
+    counts = run_tx(lambda s: load_catalogue(s, dt.date.today()))
+    out.print(f"catalogue: {counts}")
+
+
+# ----------------------------------------------------------------------------- sample / demo / serve
+@sample_app.command("build")
+def sample_build(
+    out_dir: Annotated[Path, typer.Argument(help="directory for the generated layers")] = Path("data/build"),
+) -> None:
+    """Generate the sample city layers (deterministic) as GeoJSON/CSV files."""
+    from data.sample import build_files
+
+    with guarded():
+        paths = build_files(out_dir, progress=lambda m: out.print(m))
+    for k, p in paths.items():
+        out.print(f"{k}: {p}")
+
+
+@sample_app.command("load")
+def sample_load(
+    out_dir: Annotated[Path, typer.Argument(help="directory for the generated layers")] = Path("data/build"),
+) -> None:
+    """Build (if needed) and load the sample city through the normal importers. Idempotent."""
+    from data.sample import load_sample
+
+    with guarded():
+        load_sample(out_dir, progress=lambda m: out.print(m))
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface (default GRIDGOV_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default GRIDGOV_PORT or 8000)")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from grid.config import get_settings
+
+    s = get_settings()
+    h, p = host or s.host, port or s.port
+    out.print(f"gridgov API on [bold]http://{h}:{p}[/]  (health: /health, docs: /docs)")
+    uvicorn.run(create_app(s), host=h, port=p, log_level="info")
+
+
+@app.command("demo")
+def demo(
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = True,
+    host: Annotated[str | None, typer.Option(help="interface")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Migrate, load the Beijing sample city (idempotent), validate it, then serve the API."""
+    from grid.config import get_settings
+
+    s = get_settings()
+    out.print(f"[bold]gridgov demo[/] (environment: {s.environment})")
+    db_upgrade("head")
+    sample_load(Path("data/build"))
+    from grid.db.validation import validate_store
+
+    report = run_tx(lambda x: validate_store(x, dt.date.today()))
+    out.print(
+        f"sample city: {report['units']} units, {report['errors']} validation error(s), "
+        f"{report['warnings']} warning(s)"
+    )
+    if serve_api:
+        serve(host, port)
+
+
+if __name__ == "__main__":
+    app()

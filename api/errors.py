@@ -1,0 +1,46 @@
+"""One place that turns errors into HTTP answers: ``{"error": ..., "code": ...}`` with a stable code."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from grid.errors import GridGovError
+
+log = logging.getLogger("gridgov.api")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(GridGovError)
+    async def _domain(_: Request, exc: GridGovError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()
+        ]
+        first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
+        msg = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+        return JSONResponse({"error": msg, "code": "invalid_request", "details": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": str(exc.detail), "code": code},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        return JSONResponse(
+            {"error": "the database is unavailable", "code": "database_unavailable"}, status_code=503
+        )

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.schemas import HealthOut
+from grid.db.engine import session_scope
+from grid.db.store import boundary_version
+from grid.errors import DatabaseUnavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+def health(request: Request) -> JSONResponse:
+    """Database reachability, PostGIS version and the boundary version in force today."""
+    url = request.app.state.database_url
+    env = request.app.state.settings.environment
+    try:
+        from grid.db.engine import check_database
+
+        postgis = check_database(url)
+        with session_scope(url) as s:
+            version = boundary_version(s, dt.date.today())
+    except DatabaseUnavailable as exc:
+        body = HealthOut(status="degraded", database=exc.message, environment=env)
+        return JSONResponse(body.model_dump(), status_code=503)
+    body = HealthOut(status="ok", database="ok", postgis=postgis, boundary_version=version, environment=env)
+    return JSONResponse(body.model_dump(mode="json"))

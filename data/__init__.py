@@ -1,0 +1,1 @@
+"""Sample data (the Beijing sample city) and its generators and loaders."""

@@ -1,0 +1,39 @@
+"""Settings from the environment (``GRIDGOV_*``), built by a cached factory.
+
+Defaults point at the local PostgreSQL cluster that ``scripts/bootstrap`` prepares, so a
+fresh checkout needs no configuration; every value can be overridden per deployment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB = "postgresql+psycopg://gridgov:gridgov@127.0.0.1:5432/gridgov"
+DEFAULT_TEST_DB = "postgresql+psycopg://gridgov:gridgov@127.0.0.1:5432/gridgov_test"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDGOV_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", description="development | production")
+    database_url: str = Field(DEFAULT_DB, description="SQLAlchemy URL of the PostGIS database")
+    test_database_url: str = Field(DEFAULT_TEST_DB, description="database the test suite may wipe")
+    # Validation tolerances (square metres / metres, measured in a metric CRS).
+    tolerance_m2: float = Field(
+        25.0, description="overlaps, gaps and outside-parent parts above this area are errors"
+    )
+    sliver_ratio: float = Field(0.02, description="Polsby-Popper below this marks a sliver (warning)")
+    sliver_max_m2: float = Field(2000.0, description="only units smaller than this can be slivers")
+    metric_epsg: int | None = Field(
+        None, description="metric CRS for areas; default: CGCS2000 3-degree GK zone of the data"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The one storage layer: models, engine/session, Alembic migrations, store functions."""

@@ -1,0 +1,84 @@
+"""Seeding and reading the category and routing catalogues.
+
+The categories come from ``data/categories.json``; departments and routing rules are generated
+by :func:`data.routing.build_routing` for the districts and streets in force, so every answer names a
+department of that place (朝阳区城市管理委员会, 双井街道城市管理办公室), never a department in general.
+Loading is idempotent: it replaces the catalogue in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from grid.db.models import Category, Department, RoutingRule
+from grid.db.store import units_at
+
+CATEGORIES = Path(__file__).resolve().parents[2] / "data" / "categories.json"
+
+
+def read_categories(path: Path = CATEGORIES) -> list[dict[str, Any]]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    rows = raw["categories"] if isinstance(raw, dict) else raw
+    return [dict(r) for r in rows]
+
+
+def load_catalogue(session: Session, date: dt.date, categories_path: Path = CATEGORIES) -> dict[str, int]:
+    from data.routing import build_routing
+
+    cats = read_categories(categories_path)
+    districts = units_at(session, date, "district")
+    streets = units_at(session, date, "street")
+    departments, rules = build_routing(
+        [(r.code, r["name"]) for _, r in districts.iterrows()],
+        [(r.code, r["name"], r.parent_code) for _, r in streets.iterrows()],
+        cats,
+    )
+    session.execute(text("DELETE FROM routing_rule"))
+    session.execute(text("DELETE FROM department"))
+    session.execute(text("UPDATE category SET parent_code = NULL"))
+    session.execute(text("DELETE FROM category"))
+    session.flush()
+    for c in cats:
+        session.add(
+            Category(
+                code=c["code"],
+                name=c["name"],
+                name_en=c.get("name_en", ""),
+                parent_code=None,
+                scheme=c.get("scheme", "12345"),
+                needs_place=bool(c.get("needs_place", True)),
+                urgency=c.get("urgency", "general"),
+            )
+        )
+    session.flush()
+    for c in cats:
+        if c.get("parent_code"):
+            session.get(Category, c["code"]).parent_code = c["parent_code"]  # type: ignore[union-attr]
+    session.add_all(
+        Department(
+            code=d["code"], name=d["name"], unit_code=d["unit_code"], kind=d["kind"], phone=d.get("phone")
+        )
+        for d in departments
+    )
+    session.flush()
+    session.add_all(
+        RoutingRule(
+            category_code=r["category_code"],
+            unit_code=r["unit_code"],
+            department_code=r["department_code"],
+            role=r["role"],
+        )
+        for r in rules
+    )
+    session.flush()
+    return {"categories": len(cats), "departments": len(departments), "rules": len(rules)}
+
+
+def categories(session: Session) -> list[Category]:
+    return list(session.scalars(select(Category).order_by(Category.code)).all())

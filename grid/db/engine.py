@@ -1,0 +1,52 @@
+"""Engines and sessions. One engine per URL, created lazily (never at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from grid.config import get_settings
+from grid.errors import DatabaseUnavailable
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().database_url
+    return create_engine(url, pool_pre_ping=True, future=True)
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A transaction: commits on success, rolls back on any error (all or nothing)."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_database(url: str | None = None) -> str:
+    """Return the PostGIS version, or raise :class:`DatabaseUnavailable` with a precise message."""
+    eng = get_engine(url)
+    try:
+        with eng.connect() as conn:
+            return str(conn.execute(text("select postgis_lib_version()")).scalar())
+    except OperationalError as exc:
+        where = eng.url.render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"cannot reach PostGIS at {where}: {exc.orig}. Run scripts/bootstrap (or make test / make demo), "
+            "or set GRIDGOV_DATABASE_URL."
+        ) from exc

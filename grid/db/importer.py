@@ -1,0 +1,387 @@
+"""``gridgov import units``: one transaction, all or nothing, history kept.
+
+Flow: read -> prepare (datum, codes, parents, optional repair) -> plan against the version in
+force at ``valid_from`` (new / changed / unchanged / missing) -> validate the state the store
+would have after the import -> block on errors that are neither repaired nor accepted -> write:
+close changed versions (``valid_to``), insert new ones, record the run, move building bindings.
+A dry run stops after the plan and says what would change, including buildings changing cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from grid.config import get_settings
+from grid.db.models import ImportRun
+from grid.db.store import buildings_at, load_levels, units_at
+from grid.errors import Conflict, ImportBlocked, InputError
+from grid.imports import prepare_units
+from grid.io import read_layer
+from grid.validate import KINDS, Finding, validate_units
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ImportReport:
+    source: str
+    level: str
+    valid_from: str
+    dry_run: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    blocking: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    building_moves: list[dict[str, Any]] = field(default_factory=list)
+    applied: bool = False
+    import_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    try:
+        if shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), tolerance=1e-10):
+            return True
+        return bool(shapely.equals(a, b))
+    except shapely.errors.GEOSException:
+        return False
+
+
+def _nullable(v: Any) -> Any:
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def _attrs_same(new: pd.Series, old: pd.Series) -> bool:
+    return (
+        new["name"] == old["name"]
+        and _nullable(new["parent_code"]) == _nullable(old["parent_code"])
+        and _nullable(new["households"]) == _nullable(old["households"])
+        and _same(new.geometry, old.geometry)
+    )
+
+
+def import_units(
+    session: Session,
+    path: str | Path,
+    *,
+    level: str,
+    code_field: str,
+    name_field: str,
+    datum: str,
+    parent_field: str | None = None,
+    parent_code: str | None = None,
+    households_field: str | None = None,
+    valid_from: dt.date | None = None,
+    dry_run: bool = False,
+    repair: bool = False,
+    accept: Iterable[str] = (),
+    retire_missing: bool = False,
+    source: str | None = None,
+    tolerance_m2: float | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import one level of boundaries from a file. Raises :class:`ImportBlocked` (nothing written)."""
+    say = progress or (lambda _msg: None)
+    settings = get_settings()
+    tol = settings.tolerance_m2 if tolerance_m2 is None else tolerance_m2
+    accepted = sorted(set(accept))
+    unknown = [k for k in accepted if k not in KINDS]
+    if unknown:
+        raise InputError(
+            f"--accept {', '.join(unknown)}: unknown finding kind(s); kinds are {', '.join(KINDS)}",
+            code="invalid_option",
+        )
+    d = valid_from or dt.date.today()
+    levels = load_levels(session)
+    lv = levels.by_name(level)
+    say(f"reading {path}")
+    gdf = read_layer(path)
+    if gdf.empty:
+        raise InputError(f"{Path(path).name} holds no features", code="empty_file")
+    prepared = prepare_units(
+        gdf,
+        level=level,
+        levels=levels,
+        code_field=code_field,
+        name_field=name_field,
+        datum=datum,
+        parent_field=parent_field,
+        parent_code=parent_code,
+        households_field=households_field,
+        repair=repair,
+        source=Path(path).name,
+    )
+    new_units = prepared.units
+    report = ImportReport(
+        source=str(path),
+        level=level,
+        valid_from=d.isoformat(),
+        dry_run=dry_run,
+        accepted=accepted,
+        repairs=prepared.repairs,
+    )
+
+    # -- plan against the version in force at d
+    say("comparing with the version in force")
+    existing = units_at(session, d, level)
+    by_code = {r.code: r for _, r in existing.iterrows()}
+    file_codes = [c for c in new_units["code"] if c]
+    later = session.execute(
+        text("SELECT code, min(valid_from) FROM unit WHERE code = ANY(:c) AND valid_from > :d GROUP BY code"),
+        {"c": file_codes, "d": d},
+    ).all()
+    if later:
+        ex = ", ".join(f"{c} (from {f})" for c, f in later[:5])
+        raise Conflict(
+            f"{len(later)} unit(s) already have a version starting after {d}: {ex}; "
+            "import with a --valid-from on or after those dates",
+            code="version_conflict",
+        )
+    new_rows, changed_rows = [], []
+    for _, r in new_units.iterrows():
+        old = by_code.get(r["code"])
+        if old is None:
+            new_rows.append(r)
+        elif not _attrs_same(r, old):
+            if old["valid_from"] == d:
+                raise Conflict(
+                    f"unit {r['code']} already has a version starting on {d}; a changed boundary "
+                    "needs a later --valid-from (history is never overwritten)",
+                    code="version_conflict",
+                )
+            changed_rows.append((r, old))
+    scope_parents = set(new_units["parent_code"].dropna())
+    missing = sorted(
+        c
+        for c, r in by_code.items()
+        if c not in set(file_codes) and (lv.parent is None or _nullable(r["parent_code"]) in scope_parents)
+    )
+    report.new = sorted(r["code"] for r in new_rows if r["code"])
+    report.changed = sorted(r["code"] for r, _ in changed_rows)
+    report.missing = missing
+    report.retired = missing if retire_missing else []
+
+    # -- validate the state after the import
+    say("validating")
+    keep = existing[~existing["code"].isin(set(file_codes) | set(report.retired))]
+    cols = ["code", "name", "level", "parent_code", "geometry"]
+    state = gpd.GeoDataFrame(
+        pd.concat([keep[cols], new_units[cols]], ignore_index=True), geometry="geometry", crs=4326
+    )
+    parents = units_at(session, d, lv.parent) if lv.parent else None
+    findings = validate_units(
+        state,
+        levels=levels,
+        parents=parents,
+        tolerance_m2=tol,
+        sliver_ratio=settings.sliver_ratio,
+        sliver_max_m2=settings.sliver_max_m2,
+        metric_epsg=settings.metric_epsg,
+    )
+    touched = set(file_codes) | scope_parents | set(report.retired)
+    blocking: list[Finding] = [
+        f
+        for f in findings
+        if f.severity == "error" and f.kind not in accepted and (not f.codes or set(f.codes) & touched)
+    ]
+    report.findings = [f.to_dict() for f in findings]
+    report.blocking = [f.to_dict() for f in blocking]
+    report.counts = {
+        "features": len(new_units),
+        "new": len(report.new),
+        "changed": len(report.changed),
+        "unchanged": len(new_units) - len(report.new) - len(report.changed),
+        "missing": len(missing),
+        "errors": sum(f.severity == "error" for f in findings),
+        "warnings": sum(f.severity == "warning" for f in findings),
+        "blocking": len(blocking),
+        "repaired": len(prepared.repairs),
+    }
+
+    # -- buildings whose unit at this level would change
+    new_state = state[~state["code"].isin(report.retired)]
+    report.building_moves = building_moves(session, d, level, new_state, levels.names[-1] == level)
+    report.counts["building_moves"] = len(report.building_moves)
+
+    if blocking:
+        kinds = sorted({f.kind for f in blocking})
+        raise ImportBlocked(
+            f"import blocked by {len(blocking)} error finding(s) ({', '.join(kinds)}); nothing was written. "
+            "Fix the file, re-run with --repair (invalid geometry) or --accept KIND.",
+            details=report.to_dict(),
+        )
+    if dry_run:
+        return report
+
+    # -- write, all in the caller's transaction
+    say("writing")
+    run = ImportRun(
+        kind="units",
+        source=str(path),
+        level=level,
+        datum=str(prepared.datum),
+        valid_from=d,
+        params={
+            "code_field": code_field,
+            "name_field": name_field,
+            "parent_field": parent_field,
+            "parent_code": parent_code,
+            "repair": repair,
+            "retire_missing": retire_missing,
+            "tolerance_m2": tol,
+            "source_crs": prepared.source_crs,
+        },
+        findings=report.findings,
+        accepted=accepted,
+        repairs=prepared.repairs,
+        summary=report.counts,
+    )
+    session.add(run)
+    session.flush()
+    close_ids = [int(old["id"]) for _, old in changed_rows]
+    close_ids += [int(by_code[c]["id"]) for c in report.retired]
+    if close_ids:
+        session.execute(
+            text("UPDATE unit SET valid_to = :d WHERE id = ANY(:ids)"), {"d": d, "ids": close_ids}
+        )
+    src_srid = 0 if prepared.datum.is_shifted else _source_srid(prepared.source_crs, prepared.datum.epsg)
+    label = source or f"import #{run.id}: {Path(path).name}"
+    inserts = [
+        {
+            "level": level,
+            "code": r["code"],
+            "name": r["name"],
+            "parent_code": _nullable(r["parent_code"]),
+            "wkb": shapely.to_wkb(r.geometry),
+            "src": shapely.to_wkb(r["geom_source"]) if r["geom_source"] is not None else None,
+            "srid": src_srid,
+            "households": _nullable(r["households"]),
+            "vf": d,
+            "source": label,
+            "datum": str(prepared.datum),
+            "imp": run.id,
+        }
+        for r in [*new_rows, *(r for r, _ in changed_rows)]
+    ]
+    if inserts:
+        session.execute(
+            text(
+                "INSERT INTO unit (level, code, name, parent_code, geom, geom_source, households, valid_from, "
+                "source, source_datum, import_id) VALUES (:level, :code, :name, :parent_code, "
+                "ST_Multi(ST_GeomFromWKB(:wkb, 4326)), ST_SetSRID(ST_GeomFromWKB(:src), :srid), :households, :vf, "
+                ":source, :datum, :imp)"
+            ),
+            inserts,
+        )
+    if levels.names[-1] == level and report.building_moves:
+        rebind(session, d, report.building_moves)
+    report.applied = True
+    report.import_id = run.id
+    return report
+
+
+def _source_srid(source_crs: str | None, datum_epsg: int | None) -> int:
+    """SRID of the original coordinates as kept in ``geom_source`` (0 for GCJ-02/BD-09: no EPSG code)."""
+    if source_crs:
+        import pyproj
+
+        epsg = pyproj.CRS.from_user_input(source_crs).to_epsg()
+        if epsg:
+            return int(epsg)
+    return datum_epsg or 0
+
+
+def building_moves(
+    session: Session, d: dt.date, level: str, new_state: gpd.GeoDataFrame, binding_level: bool
+) -> list[dict[str, Any]]:
+    """Buildings in force at ``d`` whose unit at ``level`` differs between now and ``new_state``."""
+    b = buildings_at(session, d)
+    if b.empty:
+        return []
+    if binding_level:
+        before = b.set_index("building_id")["cell_code"]
+    else:
+        cur = units_at(session, d, level)
+        before = _containing(b, cur)
+    after = _containing(b, new_state)
+    moves = []
+    for bid in b["building_id"]:
+        o, n = _nullable(before.get(bid)), _nullable(after.get(bid))
+        if o != n:
+            moves.append({"building_id": bid, "from": o, "to": n})
+    return moves
+
+
+def _containing(points: gpd.GeoDataFrame, polys: gpd.GeoDataFrame) -> pd.Series:
+    """building_id -> code of the polygon covering the point (lowest code on a shared edge)."""
+    if polys.empty:
+        return pd.Series(dtype=object)
+    valid = polys[polys.geometry.notna() & polys.geometry.is_valid]
+    j = gpd.sjoin(points[["building_id", "geometry"]], valid[["code", "geometry"]], predicate="covered_by")
+    return j.sort_values("code").groupby("building_id")["code"].first()
+
+
+def rebind(session: Session, d: dt.date, moves: list[dict[str, Any]]) -> None:
+    """Move each building's binding at ``d``: close the old one and open the new (history stays).
+
+    A binding that itself starts on ``d`` was never in force on another day, so it is corrected in place.
+    """
+    ids = [m["building_id"] for m in moves]
+    same_day = set(
+        session.scalars(
+            text("SELECT building_id FROM building_cell WHERE building_id = ANY(:ids) AND valid_from = :d"),
+            {"d": d, "ids": ids},
+        ).all()
+    )
+    session.execute(
+        text(
+            "UPDATE building_cell SET valid_to = :d WHERE building_id = ANY(:ids) AND valid_from < :d "
+            "AND (valid_to IS NULL OR valid_to > :d)"
+        ),
+        {"d": d, "ids": ids},
+    )
+    for m in moves:
+        if m["building_id"] in same_day:
+            if m["to"]:
+                session.execute(
+                    text(
+                        "UPDATE building_cell SET cell_code = :c WHERE building_id = :b AND valid_from = :d"
+                    ),
+                    {"b": m["building_id"], "c": m["to"], "d": d},
+                )
+            else:
+                session.execute(
+                    text("DELETE FROM building_cell WHERE building_id = :b AND valid_from = :d"),
+                    {"b": m["building_id"], "d": d},
+                )
+        elif m["to"]:
+            session.execute(
+                text("INSERT INTO building_cell (building_id, cell_code, valid_from) VALUES (:b, :c, :d)"),
+                {"b": m["building_id"], "c": m["to"], "d": d},
+            )

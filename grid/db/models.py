@@ -1,0 +1,206 @@
+"""SQLAlchemy 2 typed models (GeoAlchemy2 geometries, all stored in EPSG:4326).
+
+Versioning: every boundary, staff assignment, building and binding row is valid on
+``[valid_from, valid_to)`` (``valid_to`` NULL = still in force). "The version at D" is the
+set of rows with ``valid_from <= D < valid_to``. PostgreSQL exclusion constraints
+(btree_gist) forbid two versions of the same thing overlapping in time, so history can
+never become ambiguous whatever the importer does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _validity_checks(name: str) -> tuple[Any, ...]:
+    return (CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name=f"ck_{name}_validity"),)
+
+
+class UnitLevel(Base):
+    """A level of the hierarchy and its code format (levels are data)."""
+
+    __tablename__ = "unit_level"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    code_length: Mapped[int] = mapped_column(Integer)
+    pattern: Mapped[str] = mapped_column(String(200), default=r"\d+")
+    label: Mapped[str] = mapped_column(String(64), default="")
+    parent: Mapped[str | None] = mapped_column(ForeignKey("unit_level.name"), nullable=True)
+
+
+class ImportRun(Base):
+    """One applied import: what was read, what was found, what was accepted or repaired."""
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # units | buildings | staff | ...
+    source: Mapped[str] = mapped_column(Text)
+    level: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    datum: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    accepted: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    repairs: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class Unit(Base):
+    """One version of one unit's boundary."""
+
+    __tablename__ = "unit"
+    __table_args__ = (
+        *_validity_checks("unit"),
+        Index("ix_unit_level_code", "level", "code"),
+        Index("ix_unit_parent", "parent_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(ForeignKey("unit_level.name"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True))
+    geom_source: Mapped[Any | None] = mapped_column(Geometry(srid=-1, spatial_index=False), nullable=True)
+    households: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    source_datum: Mapped[str] = mapped_column(String(32), default="wgs84")
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"), nullable=True)
+
+
+class Staff(Base):
+    """Who serves a unit (grid officer, community secretary...), versioned on its own clock.
+
+    A change of officer never creates a boundary version.
+    """
+
+    __tablename__ = "staff"
+    __table_args__ = (*_validity_checks("staff"), Index("ix_staff_unit", "unit_code"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32), default="grid_officer")
+    name: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class Building(Base):
+    """One version of a building: standard address, point (and optional footprint), households."""
+
+    __tablename__ = "building"
+    __table_args__ = (*_validity_checks("building"), Index("ix_building_bid", "building_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building_id: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(Text)
+    compound: Mapped[str | None] = mapped_column(Text, nullable=True)
+    road: Mapped[str | None] = mapped_column(Text, nullable=True)
+    door_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    building_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True))
+    footprint: Mapped[Any | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True
+    )
+    households: Mapped[int] = mapped_column(Integer)
+    floors: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    community_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    source_datum: Mapped[str] = mapped_column(String(32), default="wgs84")
+
+
+class BuildingCell(Base):
+    """The grid cell a building is bound to, with validity dates (bindings move, history stays)."""
+
+    __tablename__ = "building_cell"
+    __table_args__ = (
+        *_validity_checks("building_cell"),
+        Index("ix_building_cell_bid", "building_id"),
+        Index("ix_building_cell_cell", "cell_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    building_id: Mapped[str] = mapped_column(String(64))
+    cell_code: Mapped[str] = mapped_column(String(32))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class Category(Base):
+    """Petition categories (12345 top categories and sub-categories; CJ/T 214 classes)."""
+
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text, default="")
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("category.code"), nullable=True)
+    scheme: Mapped[str] = mapped_column(String(32), default="12345")
+    needs_place: Mapped[bool] = mapped_column(Boolean, default=True)
+    urgency: Mapped[str] = mapped_column(String(16), default="general")
+
+
+class Department(Base):
+    """A department of a place: 朝阳区城市管理委员会, 双井街道城市管理办公室, ..."""
+
+    __tablename__ = "department"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RoutingRule(Base):
+    """category x unit -> department (lead or co-handler), inherited down the hierarchy.
+
+    A rule set on a unit applies to every unit below it unless a nearer unit has rules for
+    the same category; a category with no rule anywhere up the chain falls back to its parent
+    category, and finally to the district government (属地兜底).
+    """
+
+    __tablename__ = "routing_rule"
+    __table_args__ = (
+        *_validity_checks("routing_rule"),
+        Index("ix_routing_unit_cat", "unit_code", "category_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    unit_code: Mapped[str] = mapped_column(String(32))
+    department_code: Mapped[str] = mapped_column(ForeignKey("department.code"))
+    role: Mapped[str] = mapped_column(String(8))  # lead | co
+    valid_from: Mapped[dt.date] = mapped_column(Date, default=dt.date(2000, 1, 1))
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)

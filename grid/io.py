@@ -1,0 +1,95 @@
+"""Reading boundary and point layers (GeoJSON, GeoPackage, Shapefile, CSV) with precise errors.
+
+All vector formats go through pyogrio (GDAL); CSV with coordinate columns goes through pandas.
+Nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from grid.errors import InputError
+
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
+
+
+def read_layer(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer, keeping its declared CRS (``None`` when the file declares none)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"file not found: {p}", code="file_not_found")
+    if p.suffix.lower() == ".csv":
+        raise InputError(
+            f"{p.name}: a CSV has no polygons; give GeoJSON, GeoPackage or Shapefile",
+            code="unsupported_format",
+        )
+    try:
+        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
+    except Exception as exc:  # GDAL raises many types; report which file and why
+        raise InputError(f"cannot read {p.name} as a vector layer: {exc}", code="unreadable_file") from exc
+    if "geometry" not in gdf or gdf.geometry is None:
+        raise InputError(f"{p.name} has no geometry column", code="unreadable_file")
+    return gdf
+
+
+def require_fields(df: pd.DataFrame, fields: dict[str, str | None], source: str) -> None:
+    """Raise when an option names a field the file does not have, listing the fields it has."""
+    have = [c for c in df.columns if c != "geometry"]
+    for option, field in fields.items():
+        if field is not None and field not in df.columns:
+            raise InputError(
+                f"{source}: no field {field!r} (given as {option}); fields are: {', '.join(map(str, have))}",
+                code="missing_field",
+            )
+
+
+def code_str(value: Any) -> str | None:
+    """Normalise a code read from a file: ints and integral floats lose no digits; blanks become None.
+
+    >>> code_str(110105016.0), code_str(" 110105 "), code_str(None), code_str(float("nan"))
+    ('110105016', '110105', None, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+        return str(value)
+    text = str(value).strip()
+    if text == "" or text.lower() in {"nan", "none", "null"}:
+        return None
+    if text.endswith(".0") and text[:-2].isdigit():
+        text = text[:-2]
+    return text
+
+
+def read_csv(path: str | Path, *, required: list[str], dtype: Any = str) -> pd.DataFrame:
+    """Read a UTF-8 (or UTF-8 with BOM / GB18030) CSV, checking the header before anything is used."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"file not found: {p}", code="file_not_found")
+    last: Exception | None = None
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            df = pd.read_csv(p, dtype=dtype, keep_default_na=False, encoding=enc)
+            break
+        except UnicodeDecodeError as exc:
+            last = exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{p.name}: malformed CSV: {exc}", code="malformed_csv") from exc
+    else:
+        raise InputError(f"{p.name}: not UTF-8 or GB18030 text ({last})", code="malformed_csv")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{p.name}: missing column(s) {', '.join(missing)}; columns are: {', '.join(df.columns)}",
+            code="malformed_csv",
+        )
+    return df

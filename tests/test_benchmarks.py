@@ -1,0 +1,124 @@
+"""Every benchmark runs at toy size, so none can rot; its figures must be sane.
+
+No timing is asserted here (timings belong to `python -m benchmarks --size full`); only that
+the run completes, returns figures of the agreed shape, and that the accuracy figures hold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import discover, module_names
+from benchmarks.__main__ import main
+
+pytestmark = pytest.mark.bench
+
+BENCHES = discover()
+
+
+@cache
+def toy(name: str) -> dict[str, Any]:
+    """``run("toy")`` once per benchmark and test session."""
+    result: dict[str, Any] = BENCHES[name].run("toy")
+    return result
+
+
+def _check_datum(r: dict[str, Any]) -> None:
+    for key in ("gcj02", "bd09"):
+        ours, one_step, prc = r[key]["ours"], r[key]["one_step"], r[key]["prcoords"]
+        assert ours["n"] == r["params"]["n"]
+        assert ours["max_m"] < 0.01, f"{key}: ours' round trip is off by {ours['max_m']} m"
+        assert ours["p99_m"] <= ours["max_m"]
+        # the one-step inverse is metres off near Beijing; ours is at least 1000x closer
+        assert 0.5 < one_step["max_m"] < 20
+        assert one_step["max_m"] > 1000 * ours["max_m"]
+        assert prc["max_m"] < 0.1  # prcoords' iteration stops at ~1e-5 degrees of residual
+        assert prc["max_m"] >= ours["max_m"]
+        for m in (ours, one_step, prc):
+            assert m["points_per_s"] > 0 and math.isfinite(m["points_per_s"])
+
+
+def _check_validate(r: dict[str, Any]) -> None:
+    ours = r["ours"]
+    assert r["params"]["cells"] == 300
+    assert ours["planted"] == 6
+    assert ours["found"] == ours["planted"], ours
+    assert ours["overlaps_found"] == ours["overlaps_planted"] == 3
+    assert ours["gaps_found"] == ours["gaps_planted"] == 3
+    assert ours["false_findings"] == 0, ours["false_by_kind"]
+    for key in ("baseline_vectorised", "baseline_loop"):  # the naive check finds the overlaps only
+        assert r[key]["found"] == ours["overlaps_planted"]
+        assert r[key]["false_findings"] == 0
+
+
+CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"datum": _check_datum, "validate": _check_validate}
+
+
+def test_every_module_is_discovered() -> None:
+    assert len(BENCHES) == len(module_names()) >= 2
+    assert set(CHECKS) == set(BENCHES), "add a sanity check for the new benchmark to CHECKS"
+
+
+@pytest.mark.parametrize("name", sorted(BENCHES))
+def test_toy_run(name: str) -> None:
+    mod = BENCHES[name]
+    assert mod.DESCRIPTION.strip()
+    r = toy(name)
+    assert r["benchmark"] == name and r["size"] == "toy"
+    json.dumps(r)  # JSON-ready
+    assert r["rows"], "a benchmark prints at least one figure next to its baseline"
+    for row in r["rows"]:
+        assert row["figure"] and row["baseline_name"]
+        assert row["ours"] is not None and math.isfinite(row["ours"])
+        assert row["better"] in ("higher", "lower")
+    CHECKS[name](r)
+
+
+@pytest.mark.parametrize("name", sorted(BENCHES))
+def test_unknown_size_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="size"):
+        BENCHES[name].run("huge")
+
+
+def test_cli_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "figures.json"
+    assert main(["--size", "toy", "--only", "datum", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["size"] == "toy" and report["failed"] == []
+    assert list(report["results"]) == ["datum"]
+    assert report["results"]["datum"]["gcj02"]["ours"]["max_m"] < 0.01
+    printed = capsys.readouterr().out
+    assert "one-step inverse" in printed and "ours/baseline" in printed
+
+
+def test_cli_exits_non_zero_when_a_benchmark_raises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(size: str) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    broken = types.SimpleNamespace(NAME="broken", DESCRIPTION="always raises", run=run)
+    monkeypatch.setattr("benchmarks.__main__.discover", lambda: {"broken": broken})
+    out = tmp_path / "figures.json"
+    assert main(["--json", str(out)]) == 1
+    report = json.loads(out.read_text())
+    assert report["failed"] == ["broken"]
+    assert "boom" in report["results"]["broken"]["error"]
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_cli_usage_errors() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--only", "no-such-benchmark"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--size", "huge"])
+    assert exc.value.code == 2
