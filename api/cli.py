@@ -101,7 +101,7 @@ def main(
 
 
 def fail(exc: GridGovError) -> typer.Exit:
-    err.print(f"[bold red]error[/] [{exc.code}]: {exc.message}", highlight=False, markup=True)
+    err.print(f"error [{exc.code}]: {exc.message}", style="bold red", highlight=False, markup=False)
     return typer.Exit(2)
 
 
@@ -223,6 +223,10 @@ def import_units_cmd(
     ] = None,
     parent_code: Annotated[str | None, typer.Option(help="one parent code for every feature")] = None,
     households_field: Annotated[str | None, typer.Option(help="field holding households")] = None,
+    source_field: Annotated[
+        str | None,
+        typer.Option(help="field describing each feature's source (default: the file and import id)"),
+    ] = None,
     valid_from: ValidFromOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="report what would change; write nothing")
@@ -266,6 +270,7 @@ def import_units_cmd(
                 parent_field=parent_field,
                 parent_code=parent_code,
                 households_field=households_field,
+                source_field=source_field,
                 valid_from=_d(valid_from),
                 dry_run=dry_run,
                 repair=repair,

@@ -62,6 +62,7 @@ def load_sample(out_dir: Path, progress: Progress | None = None) -> dict[str, ob
                 code_field="code",
                 name_field="name",
                 parent_field="parent_code",
+                source_field="source",
                 datum="wgs84",
                 valid_from=SAMPLE_VALID_FROM,
                 source=f"gridgov sample city ({lv})",

@@ -48,6 +48,7 @@ def prepare_units(
     parent_field: str | None = None,
     parent_code: str | None = None,
     households_field: str | None = None,
+    source_field: str | None = None,
     repair: bool = False,
     source: str = "",
 ) -> PreparedLayer:
@@ -62,6 +63,7 @@ def prepare_units(
             "--name-field": name_field,
             "--parent-field": parent_field,
             "--households-field": households_field,
+            "--source-field": source_field,
         },
         source or "layer",
     )
@@ -91,6 +93,9 @@ def prepare_units(
                     f"row {i + 1}: households {v!r} is not a whole number", code="invalid_value"
                 ) from exc
 
+    sources = (
+        [None if v is None else str(v) for v in gdf[source_field]] if source_field else [None] * len(gdf)
+    )
     src_geoms = np.asarray(gdf.geometry.values, dtype=object)
     crs = gdf.crs
     geoms = to_wgs84(src_geoms, dat, source_crs=crs)
@@ -112,6 +117,7 @@ def prepare_units(
             "level": lv.name,
             "parent_code": parents,
             "households": households,
+            "source": sources,
             "row": np.arange(1, len(gdf) + 1),
             "geom_source": src_geoms,
         },

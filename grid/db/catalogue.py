@@ -82,3 +82,36 @@ def load_catalogue(session: Session, date: dt.date, categories_path: Path = CATE
 
 def categories(session: Session) -> list[Category]:
     return list(session.scalars(select(Category).order_by(Category.code)).all())
+
+
+def route(session: Session, category_code: str, unit_chain: list[str], date: dt.date) -> dict[str, Any]:
+    """Lead department and co-handlers for a category at a place (nearest unit first in ``unit_chain``).
+
+    Reads only the rules of the units in the chain; the resolution rule is :func:`grid.routing.resolve`.
+    """
+    from grid.errors import NotFound
+    from grid.routing import resolve
+
+    cats = [{"code": c.code, "parent_code": c.parent_code} for c in categories(session)]
+    if category_code not in {c["code"] for c in cats}:
+        raise NotFound(f"unknown category {category_code!r}", code="unknown_category")
+    rules = [
+        {
+            "category_code": r.category_code,
+            "unit_code": r.unit_code,
+            "department_code": r.department_code,
+            "role": r.role,
+            "valid_from": r.valid_from,
+            "valid_to": r.valid_to,
+        }
+        for r in session.scalars(select(RoutingRule).where(RoutingRule.unit_code.in_(unit_chain))).all()
+    ]
+    answer = resolve(category_code, unit_chain, rules, cats, date=date)
+    codes = [answer.lead, *answer.co]
+    names = {
+        d.code: d.name for d in session.scalars(select(Department).where(Department.code.in_(codes))).all()
+    }
+    out = answer.to_dict()
+    out["lead_name"] = names.get(answer.lead, answer.lead)
+    out["co_names"] = [names.get(c, c) for c in answer.co]
+    return out

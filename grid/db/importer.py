@@ -97,6 +97,7 @@ def import_units(
     parent_field: str | None = None,
     parent_code: str | None = None,
     households_field: str | None = None,
+    source_field: str | None = None,
     valid_from: dt.date | None = None,
     dry_run: bool = False,
     repair: bool = False,
@@ -134,6 +135,7 @@ def import_units(
         parent_field=parent_field,
         parent_code=parent_code,
         households_field=households_field,
+        source_field=source_field,
         repair=repair,
         source=Path(path).name,
     )
@@ -283,7 +285,7 @@ def import_units(
             "srid": src_srid,
             "households": _nullable(r["households"]),
             "vf": d,
-            "source": label,
+            "source": _nullable(r["source"]) or label,
             "datum": str(prepared.datum),
             "imp": run.id,
         }

@@ -113,14 +113,15 @@ def get_unit(session: Session, code: str, date: dt.date) -> dict[str, Any]:
     if df.empty:
         known = session.execute(
             text(
-                "SELECT min(valid_from), max(coalesce(valid_to, 'infinity'::date)) FROM unit WHERE code = :c"
+                "SELECT min(valid_from), max(valid_to), bool_or(valid_to IS NULL) FROM unit WHERE code = :c"
             ),
             {"c": code},
         ).one()
         if known[0] is None:
             raise NotFound(f"no unit with code {code}", code="unit_not_found")
+        until = "now" if known[2] else str(known[1])
         raise NotFound(
-            f"unit {code} is not in force on {date} (it exists from {known[0]} to {known[1]})",
+            f"unit {code} is not in force on {date} (it exists from {known[0]} to {until})",
             code="unit_not_in_force",
         )
     row = df.iloc[0]
