@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import health, units
+from api.routes import health, jurisdiction, units
 from grid import __version__
 from grid.config import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+def _warm(url: str) -> None:
+    """Build today's jurisdiction index in the background so the first lookup is fast."""
+    try:
+        from grid.db.engine import session_scope
+        from grid.db.jurisdiction import get_index
+
+        with session_scope(url) as s:
+            get_index(s, dt.date.today())
+    except Exception as exc:  # a cold cache is not an error: the first request builds it
+        logging.getLogger("gridgov.api").info("index warm-up skipped: %s", exc)
+
+
+def create_app(
+    settings: Settings | None = None, database_url: str | None = None, warm: bool = False
+) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            threading.Thread(target=_warm, args=(app.state.database_url,), daemon=True).start()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gridgov",
         version=__version__,
         description="Who owns this place: units, grid cells, officers and departments of a city.",
@@ -22,4 +50,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     errors.install(app)
     app.include_router(health.router)
     app.include_router(units.router)
+    app.include_router(jurisdiction.router)
     return app

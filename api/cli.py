@@ -416,6 +416,147 @@ def validate_cmd(
         raise typer.Exit(1)
 
 
+# ----------------------------------------------------------------------------- partition
+@app.command("partition")
+def partition_cmd(
+    community: Annotated[str | None, typer.Option(help="partition this community (12-digit code)")] = None,
+    street: Annotated[str | None, typer.Option(help="partition every community of this street")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="partition every community that has buildings")] = False,
+    target: Annotated[int, typer.Option(help="households per cell")] = 300,
+    min_: Annotated[int, typer.Option("--min", help="fewest households a cell should hold")] = 200,
+    max_: Annotated[int, typer.Option("--max", help="most households a cell should hold")] = 400,
+    barriers: Annotated[
+        Path | None,
+        typer.Option(help="lines cells should not cross (major roads, rivers, rail): GeoJSON/GPKG/SHP"),
+    ] = None,
+    barriers_datum: Annotated[str, typer.Option(help="datum of the barrier file")] = "wgs84",
+    seed: Annotated[int, typer.Option(help="seed of the search (same input and seed: same cells)")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="compute and report; write nothing")] = False,
+    valid_from: ValidFromOpt = None,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Generate balanced grid cells (~300 households) from the buildings of communities.
+
+    Cells tile each community exactly, never split a building, stay contiguous and compact, and
+    avoid crossing barriers. A re-partition keeps the code of every cell whose buildings are
+    unchanged, closes changed cells and gives new cells never-used sequence numbers.
+    """
+    from rich.progress import Progress
+
+    from grid.db.partition import partition, read_barriers
+    from grid.partition import PartitionParams, format_quality
+
+    with guarded():
+        params = PartitionParams(target=target, min=min_, max=max_, seed=seed)
+        bars = read_barriers(barriers, barriers_datum) if barriers else None
+
+    def job(s: Any) -> dict[str, Any]:
+        with Progress(console=err, transient=True, disable=fmt is Fmt.json) as pb:
+            task = pb.add_task("partitioning", total=None)
+
+            def tick(i: int, n: int, code: str) -> None:
+                pb.update(task, total=n, completed=i, description=f"partitioning {code}")
+
+            return partition(
+                s,
+                community=community,
+                street=street,
+                all_=all_,
+                params=params,
+                barriers=bars,
+                valid_from=_d(valid_from),
+                dry_run=dry_run,
+                progress=tick,
+            )
+
+    def show(r: dict[str, Any]) -> None:
+        verb = "would write" if r["dry_run"] else ("wrote" if r.get("applied") else "blocked")
+        for c in r["communities"]:
+            out.print(
+                f"{c['community']}: {c['cells']} cells ({len(c['kept'])} kept, {len(c['new'])} new, "
+                f"{len(c['retired'])} retired, {len(c['redrawn'])} redrawn)",
+                highlight=False,
+            )
+            for f in c["forced"]:
+                out.print(f"  forced: {f}", highlight=False)
+        for f in r["failures"]:
+            out.print(f"[red]{f['community']}: {f['code']}: {f['error']}[/]", highlight=False)
+        if r["quality"]:
+            out.print(format_quality(r["quality"]), highlight=False, markup=False)
+        out.print(
+            f"{verb}: {len(r['communities'])} communities, {r['building_moves']} building binding(s) moved, "
+            f"valid from {r['valid_from']}"
+        )
+
+    try:
+        report = run_tx(job)
+    except ImportBlocked as exc:  # a blocked partition: show what was found, write nothing
+        emit(exc.details, fmt, show)
+        raise fail(exc) from None
+    emit(report, fmt, show)
+
+
+# ----------------------------------------------------------------------------- assign
+@app.command("assign")
+def assign_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV, GeoJSON, GeoPackage or GeoParquet of points")],
+    out_path: Annotated[Path, typer.Option("--out", help="output file (.csv, .geojson or .parquet)")],
+    lon_col: Annotated[
+        str, typer.Option(help="longitude column (GeoJSON/Parquet: the point geometry if absent)")
+    ] = "lon",
+    lat_col: Annotated[str, typer.Option(help="latitude column")] = "lat",
+    datum: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
+    at: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--at", formats=["%Y-%m-%d"], help="boundary version date for every row (default today)"
+        ),
+    ] = None,
+    date_col: Annotated[
+        str | None, typer.Option(help="column with each row's own date (its boundary version)")
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option(help="assign owners at this level (default: the finest in force)")
+    ] = None,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Add the owner of every point: unit codes per level, status (interior, on_boundary,
+    near_boundary, gap, outside, error), the rule that decided. Unreadable rows are kept with an
+    error status and reported with their line numbers; none is dropped."""
+    from rich.progress import Progress
+
+    from grid.db.assign import assign_file
+
+    if at is not None and date_col is not None:
+        raise fail(GridGovError("give --at or --date-col, not both", code="invalid_option"))
+
+    def job(s: Any) -> dict[str, Any]:
+        with Progress(console=err, transient=True, disable=fmt is Fmt.json) as pb:
+            task = pb.add_task("assigning boundary points", total=None)
+            return assign_file(
+                s,
+                file,
+                out_path,
+                lon_col=lon_col,
+                lat_col=lat_col,
+                datum=datum,
+                at=_d(at),
+                date_col=date_col,
+                level=level,
+                progress=lambda k, n: pb.update(task, completed=k, total=n),
+            )
+
+    def show(r: dict[str, Any]) -> None:
+        out.print(
+            f"assigned {r['rows']} rows -> {r['out']}: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(r["by_status"].items()))
+        )
+        for q in r["problems"][:20]:
+            out.print(f"  line {q['line']}: {q['error']}", highlight=False)
+
+    emit(run_tx(job), fmt, show)
+
+
 # ----------------------------------------------------------------------------- levels
 @levels_app.command("list")
 def levels_list() -> None:
@@ -496,7 +637,7 @@ def serve(
     s = get_settings()
     h, p = host or s.host, port or s.port
     out.print(f"gridgov API on [bold]http://{h}:{p}[/]  (health: /health, docs: /docs)")
-    uvicorn.run(create_app(s), host=h, port=p, log_level="info")
+    uvicorn.run(create_app(s, warm=True), host=h, port=p, log_level="info")
 
 
 @app.command("demo")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -12,8 +13,12 @@ from sqlalchemy.orm import Session
 from grid.db.engine import session_factory
 
 
-def get_db(request: Request) -> Iterator[Session]:
+@contextmanager
+def request_session(request: Request) -> Iterator[Session]:
+    """A session for one request: committed on success, rolled back on error."""
     session = session_factory(request.app.state.database_url)()
+    # requests read committed state: the store generation is read on a light per-thread connection
+    session.info["fast_generation"] = True
     try:
         yield session
         session.commit()
@@ -22,6 +27,11 @@ def get_db(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request_session(request) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

@@ -42,3 +42,8 @@ class UnitOut(BaseModel):
     source_datum: str
     staff: list[StaffOut] = []
     bbox: list[float] | None = None
+    chain: list[dict[str, Any]] = Field(default_factory=list, description="parent chain, nearest first")
+    children: list[str] = Field(default_factory=list, description="codes of the units directly below")
+    geometry: dict[str, Any] | None = Field(
+        None, description="GeoJSON geometry (EPSG:4326) with geometry=true"
+    )

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     metric_epsg: int | None = Field(
         None, description="metric CRS for areas; default: CGCS2000 3-degree GK zone of the data"
     )
+    near_boundary_m: float = Field(10.0, description="flag answers within this distance of a boundary")
+    gap_tolerance_m: float = Field(50.0, description="a point in a gap goes to the nearest unit within this")
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -45,6 +45,14 @@ def test_units_at_a_date_with_staff_and_geojson(committed_db: str, tmp_path: Pat
     assert r.status_code == 200 and [u["code"] for u in r.json()] == sorted(x["code"] for x in street_rows())
     u = c.get("/v1/units/110105001", params={"date": "2023-06-01"}).json()
     assert u["name"] == "一街道" and u["staff"][0]["name"] == "王建国" and u["parent_code"] == "110105"
+    assert u["chain"] == [{"code": "110105", "name": "朝阳区", "level": "district"}] and u["children"] == []
+    assert u["geometry"] is None
+    g = c.get("/v1/units/110105", params={"date": "2023-06-01", "geometry": "true"}).json()
+    assert g["geometry"]["type"] == "MultiPolygon" and len(g["children"]) == 4
+    inbox = c.get(
+        "/v1/units", params={"level": "street", "bbox": "116.41,39.91,116.42,39.92", "date": "2023-06-01"}
+    )
+    assert [u["code"] for u in inbox.json()] == ["110105001"]
     gj = c.get("/v1/units/110105/geojson", params={"date": "2023-06-01"}).json()
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == 5
     # before the version existed: a precise 404
@@ -55,8 +63,10 @@ def test_units_at_a_date_with_staff_and_geojson(committed_db: str, tmp_path: Pat
 def test_errors_have_a_stable_code(committed_db: str) -> None:
     c = _client(committed_db)
     assert c.get("/v1/units/999999").json()["code"] == "unit_not_found"
-    r = c.get("/v1/units/abc")
+    r = c.get("/v1/units/a-b")
     assert r.status_code == 400 and r.json()["code"] == "bad_code"
+    r = c.get("/v1/units", params={"bbox": "1,2,3"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_bbox"
     r = c.get("/v1/units", params={"level": "county"})
     assert r.status_code == 400 and r.json()["code"] == "unknown_level"
     r = c.get("/v1/units", params={"date": "not-a-date"})

@@ -122,3 +122,46 @@ def test_cli_usage_errors() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--size", "huge"])
     assert exc.value.code == 2
+
+
+def _check_assign(r: dict[str, Any]) -> None:
+    ours = r["ours"]
+    assert r["params"]["cells"] > 300 and ours["points"] == r["params"]["points"]
+    # exact: CellIndex.covering equals brute-force shapely.covers on every point
+    assert ours["first_mismatches"] == 0 and ours["count_mismatches"] == 0 and ours["exact"]
+    counts = r["counts"]  # points on shared edges and on vertices where 3+ cells meet were exercised
+    assert counts.get("0", 0) > 0 and counts.get("2", 0) > 0 and counts.get("3", 0) > 0
+    assert 0 < ours["memory_bytes"] < 64 * 2**20
+    assert 0 < ours["exact_test_share"] < 0.5
+    for key in ("sjoin_within", "sjoin_covered_by"):
+        assert r[key]["points_per_s"] > 0
+    pg = r["postgis"]
+    assert "skipped" in pg or pg["points_per_s"] > 0
+
+
+CHECKS["assign"] = _check_assign
+
+
+def test_assign_toy_is_exact() -> None:
+    """The assign benchmark's own exactness check holds at toy size (shared cached run)."""
+    _check_assign(toy("assign"))
+
+
+def _check_partition(r: dict[str, Any]) -> None:
+    ours, base = r["ours"], r["baseline"]
+    assert ours["all_contiguous"] and ours["split_buildings"] == 0
+    assert ours["households"] == base["households"] == r["params"]["households"]
+    assert ours["within_20"] > base["within_20"] and ours["within_bounds"] >= base["within_bounds"]
+    assert Path(r["out_dir"], "manifest.json").exists()
+
+
+CHECKS["partition"] = _check_partition
+
+
+def _check_api(r: dict[str, Any]) -> None:
+    assert r["first_status"] == 200
+    assert r["lookup"]["requests"] > 0 and r["lookup"]["errors"] == 0
+    assert r["trivial"]["requests"] > 0 and r["trivial"]["errors"] == 0
+
+
+CHECKS["api"] = _check_api

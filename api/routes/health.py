@@ -13,6 +13,12 @@ from grid.errors import DatabaseUnavailable
 router = APIRouter(tags=["health"])
 
 
+@router.get("/ping")
+def ping() -> dict[str, bool]:
+    """A trivial endpoint (no database): liveness, and the baseline of the API benchmark."""
+    return {"ok": True}
+
+
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def health(request: Request) -> JSONResponse:
     """Database reachability, PostGIS version and the boundary version in force today."""

@@ -20,7 +20,21 @@ router = APIRouter(
 MAX_LIST = 10_000
 
 
-def _unit_out(session: Any, row: dict[str, Any], date: Any) -> UnitOut:
+def _chain(session: Any, parent: str | None, date: Any) -> list[dict[str, Any]]:
+    out = []
+    while parent:
+        df = units_at(session, date, codes=[parent])
+        if df.empty:
+            break
+        r = df.iloc[0]
+        out.append({"code": r["code"], "name": r["name"], "level": r["level"]})
+        parent = r["parent_code"] if isinstance(r["parent_code"], str) else None
+    return out
+
+
+def _unit_out(
+    session: Any, row: dict[str, Any], date: Any, *, detail: bool = False, geometry: bool = False
+) -> UnitOut:
     staff = [
         StaffOut(role=s.role, name=s.name, phone=s.phone, valid_from=s.valid_from, valid_to=s.valid_to)
         for s in staff_at(session, row["code"], date)
@@ -41,6 +55,9 @@ def _unit_out(session: Any, row: dict[str, Any], date: Any) -> UnitOut:
         source_datum=row["source_datum"],
         staff=staff,
         bbox=bbox,
+        chain=_chain(session, row["parent_code"], date) if detail else [],
+        children=sorted(units_at(session, date, parent_codes=[row["code"]])["code"]) if detail else [],
+        geometry=json.loads(shapely.to_geojson(g)) if geometry and g is not None else None,
     )
 
 
@@ -52,28 +69,46 @@ def list_units(
         str | None, Query(description="level name, e.g. district, street, community, grid")
     ] = None,
     parent: Annotated[str | None, Query(description="parent unit code")] = None,
+    bbox: Annotated[
+        str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84): units intersecting it")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 1000,
 ) -> list[UnitOut]:
-    """Units in force at ``date`` (default today), filtered by level and parent."""
+    """Units in force at ``date`` (default today), filtered by level, parent and bounding box."""
     if level is not None:
         load_levels(session).by_name(level)
     df = units_at(session, date, level=level, parent_codes=[parent] if parent else None)
+    if bbox is not None:
+        try:
+            x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+        except ValueError as exc:
+            raise InputError("bbox is min_lon,min_lat,max_lon,max_lat", code="invalid_bbox") from exc
+        if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+            raise InputError(
+                "bbox must be min_lon < max_lon and min_lat < max_lat within range", code="invalid_bbox"
+            )
+        df = df[df.geometry.intersects(shapely.box(x0, y0, x1, y1))]
     return [_unit_out(session, dict(r), date) for _, r in df.head(limit).iterrows()]
 
 
 @router.get("/{code}", response_model=UnitOut)
-def unit(code: str, session: SessionDep, date: DateDep) -> UnitOut:
-    """One unit at ``date`` with its staff in office at that date."""
-    if not code.isdigit() or len(code) > 32:
-        raise InputError(f"unit codes are digits, got {code!r}", code="bad_code")
-    return _unit_out(session, get_unit(session, code, date), date)
+def unit(
+    code: str,
+    session: SessionDep,
+    date: DateDep,
+    geometry: Annotated[bool, Query(description="include the GeoJSON geometry")] = False,
+) -> UnitOut:
+    """One unit at ``date``: staff in office at that date, parent chain, children, optional geometry."""
+    if not code.isalnum() or len(code) > 32:
+        raise InputError(f"unit codes are letters and digits, got {code!r}", code="bad_code")
+    return _unit_out(session, get_unit(session, code, date), date, detail=True, geometry=geometry)
 
 
 @router.get("/{code}/geojson")
 def unit_geojson(code: str, session: SessionDep, date: DateDep) -> dict[str, Any]:
     """The unit and its children at ``date`` as a GeoJSON FeatureCollection (EPSG:4326)."""
-    if not code.isdigit() or len(code) > 32:
-        raise InputError(f"unit codes are digits, got {code!r}", code="bad_code")
+    if not code.isalnum() or len(code) > 32:
+        raise InputError(f"unit codes are letters and digits, got {code!r}", code="bad_code")
     u = get_unit(session, code, date)
     kids = units_at(session, date, parent_codes=[code])
     feats = [_feature(u, role="unit")] + [_feature(dict(r), role="child") for _, r in kids.iterrows()]

@@ -20,8 +20,14 @@ def get_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, future=True)
 
 
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
+@lru_cache(maxsize=8)
+def _factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    """The (cached) session factory of a database URL (default: the configured one)."""
+    return _factory(url or get_settings().database_url)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -204,3 +205,35 @@ class RoutingRule(Base):
     role: Mapped[str] = mapped_column(String(8))  # lead | co
     valid_from: Mapped[dt.date] = mapped_column(Date, default=dt.date(2000, 1, 1))
     valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class Ruling(Base):
+    """A planner's explicit decision of who owns a place (point, line or polygon), versioned.
+
+    Rulings come first in the ownership rule order. A ruling is never edited: a new one
+    supersedes it (the old one gets ``valid_to``), so every past answer can be explained.
+    """
+
+    __tablename__ = "ruling"
+    __table_args__ = (*_validity_checks("ruling"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=True))
+    level: Mapped[str] = mapped_column(ForeignKey("unit_level.name"))
+    owner_code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    supersedes: Mapped[int | None] = mapped_column(ForeignKey("ruling.id"), nullable=True)
+
+
+class StoreGeneration(Base):
+    """One row, bumped by triggers whenever units or rulings change: in-memory indexes compare it
+    to know they are stale, so the next request after a change sees the change."""
+
+    __tablename__ = "store_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

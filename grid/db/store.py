@@ -201,14 +201,30 @@ def buildings_at(
         params["cc"] = list(community_codes)
     sql = (
         "SELECT b.building_id, b.address, b.compound, b.road, b.door_number, b.building_no, b.households, "
-        "b.floors, b.community_code, bc.cell_code, ST_AsBinary(b.geom) AS wkb FROM building b "
+        "b.floors, b.community_code, bc.cell_code, ST_AsBinary(b.geom) AS wkb, "
+        "ST_AsBinary(b.footprint) AS fp_wkb FROM building b "
         "LEFT JOIN building_cell bc ON bc.building_id = b.building_id "
         "AND bc.valid_from <= :d AND (bc.valid_to IS NULL OR :d < bc.valid_to) "
         f"WHERE {' AND '.join(where)} ORDER BY b.building_id"
     )
     rows = session.execute(text(sql), params).mappings().all()
     if not rows:
-        return gpd.GeoDataFrame({"building_id": []}, geometry=[], crs=4326)
+        cols = [
+            "building_id",
+            "address",
+            "compound",
+            "road",
+            "door_number",
+            "building_no",
+            "households",
+            "floors",
+            "community_code",
+            "cell_code",
+            "footprint",
+        ]
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=4326)
     df = pd.DataFrame([dict(r) for r in rows])
     geoms = shapely.from_wkb([bytes(b) for b in df.pop("wkb")])
+    fps = df.pop("fp_wkb")
+    df["footprint"] = [None if b is None else shapely.from_wkb(bytes(b)) for b in fps]
     return gpd.GeoDataFrame(df, geometry=geoms, crs=4326)

@@ -1,0 +1,164 @@
+"""Who owns this place: points, shapes, batches and rulings (``/v1/jurisdiction``, ``/v1/rulings``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep, request_session
+from api.schemas import ErrorOut
+from grid.db.jurisdiction import decide_point, get_index, locate, locate_shape, to_point
+from grid.db.rulings import add_ruling, list_rulings
+from grid.errors import GridGovError, InputError
+
+router = APIRouter(
+    tags=["jurisdiction"],
+    responses={400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+
+MAX_BATCH = 10_000
+MAX_SHAPE_VERTICES = 50_000
+
+
+class ShapeIn(BaseModel):
+    geometry: dict[str, Any] = Field(description="a GeoJSON geometry (Point, LineString, Polygon, Multi*)")
+    datum: str = "wgs84"
+    at: dt.date | None = None
+    level: str | None = Field(None, description="level of the owners (default: the finest level in force)")
+
+
+class BatchPoint(BaseModel):
+    id: str | None = None
+    lon: float
+    lat: float
+
+
+class BatchIn(BaseModel):
+    points: list[BatchPoint] = Field(max_length=MAX_BATCH, description=f"at most {MAX_BATCH} points")
+    datum: str = "wgs84"
+    at: dt.date | None = None
+    level: str | None = None
+
+
+class RulingIn(BaseModel):
+    geometry: dict[str, Any] = Field(description="the place: a GeoJSON Point, LineString or Polygon (WGS84)")
+    owner_code: str
+    reason: str = Field(min_length=1)
+    author: str = Field(min_length=1)
+    level: str | None = None
+    valid_from: dt.date | None = None
+    supersedes: int | None = None
+
+
+def _geometry(gj: dict[str, Any]) -> Any:
+    import json
+
+    try:
+        g = shapely.from_geojson(json.dumps(gj))
+    except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
+        raise InputError(f"not a GeoJSON geometry: {exc}", code="invalid_geometry") from exc
+    if shapely.get_num_coordinates(g) > MAX_SHAPE_VERTICES:
+        raise InputError(f"geometry has more than {MAX_SHAPE_VERTICES} vertices", code="geometry_too_large")
+    return g
+
+
+@router.get("/v1/jurisdiction")
+async def jurisdiction(
+    request: Request,
+    lon: Annotated[float, Query(description="longitude in the given datum")],
+    lat: Annotated[float, Query(description="latitude in the given datum")],
+    datum: Annotated[str, Query(description="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
+    at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
+    category: Annotated[
+        str | None, Query(description="category code: adds lead department and co-handlers")
+    ] = None,
+    building: Annotated[
+        str | None, Query(description="building id named by the request (tie-break rule b)")
+    ] = None,
+    level: Annotated[
+        str | None, Query(description="decide at this level (default: the finest in force)")
+    ] = None,
+) -> JSONResponse:
+    """The owner of a point: chain grid cell → community → street → district, the officer in
+    office at that date, the status (interior, on_boundary, gap; near_boundary flag), the
+    candidates and the rule that decided; with ``category``, the lead department and co-handlers."""
+    # Served on the event loop, not the thread pool: the answer comes from memory (one tiny query for
+    # the store generation), and running it inline avoids thread hand-offs and GIL contention.
+    with request_session(request) as session:
+        answer = locate(
+            session, lon, lat, datum=datum, at=at, category=category, building=building, level=level
+        )
+    return JSONResponse(answer)  # plain JSON types already: skip the generic encoder
+
+
+@router.post("/v1/jurisdiction/shape")
+def jurisdiction_shape(body: ShapeIn, session: SessionDep) -> dict[str, Any]:
+    """Every owning unit of a shape with its share of area or length (metric CRS), the lead
+    (largest share unless a ruling says otherwise), co-handlers and whether it crosses districts."""
+    return locate_shape(session, _geometry(body.geometry), datum=body.datum, at=body.at, level=body.level)
+
+
+@router.post("/v1/jurisdiction/batch")
+def jurisdiction_batch(body: BatchIn, session: SessionDep) -> dict[str, Any]:
+    """Owners of up to 10,000 points in one call; a point that cannot be placed gets an error entry."""
+    date = body.at or dt.date.today()
+    idx = get_index(session, date)
+    out = []
+    for p in body.points:
+        try:
+            x, y = to_point(p.lon, p.lat, body.datum)
+            d, lv = decide_point(idx, x, y, level=body.level)
+            out.append(
+                {
+                    "id": p.id,
+                    "owner": d.owner,
+                    "level": lv,
+                    "status": d.status,
+                    "rule": d.rule,
+                    "candidates": d.candidates,
+                    "near_boundary": d.near_boundary,
+                    "chain": [c["code"] for c in idx.chain(d.owner)],
+                }
+            )
+        except GridGovError as exc:
+            out.append({"id": p.id, "error": exc.message, "code": exc.code})
+    return {"at": date.isoformat(), "count": len(out), "results": out}
+
+
+@router.post("/v1/rulings", status_code=201)
+def create_ruling(body: RulingIn, session: SessionDep) -> dict[str, Any]:
+    """Record a planner's ruling (a place and its owner, with reason and author). Versioned."""
+    return add_ruling(
+        session,
+        _geometry(body.geometry),
+        owner_code=body.owner_code,
+        reason=body.reason,
+        author=body.author,
+        level=body.level,
+        valid_from=body.valid_from,
+        supersedes=body.supersedes,
+    )
+
+
+@router.get("/v1/rulings")
+def rulings(
+    session: SessionDep,
+    at: Annotated[dt.date | None, Query(description="only rulings in force at this date")] = None,
+    owner: Annotated[str | None, Query(description="only rulings for this owner")] = None,
+) -> dict[str, Any]:
+    """Rulings as a GeoJSON FeatureCollection."""
+    rows = list_rulings(session, at, owner)
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": r.pop("geometry"),
+            "properties": {k: str(v) if isinstance(v, (dt.date, dt.datetime)) else v for k, v in r.items()},
+        }
+        for r in rows
+    ]
+    return {"type": "FeatureCollection", "features": feats}
