@@ -134,6 +134,8 @@ _TWO_SQRT_PI = 2.0 * math.sqrt(math.pi)
 #: deviation from the target: gentle inside +-10%, steep beyond +-10% and +-20%, so that
 #: compactness decides among cells that are all near the target.
 BALANCE_COST = (0.25, 4.0, 16.0)
+#: The search of a block stops after this many restarts in a row that found nothing better.
+STALE_RESTARTS = 1
 
 _WGS84_A = 6378137.0
 _WGS84_E2 = 6.69437999014e-3
@@ -163,7 +165,7 @@ class PartitionParams:
         near the target (see the benchmark's trade-off figures in the module docstring).
     restarts : int
         Region-growing restarts per block (the search stops early once every cell is within
-        +-10% of the target, or after two restarts that found nothing better).
+        +-10% of the target, or after a restart that found nothing better).
     seed : int
         Seed of the restarts' random choices; the same inputs and seed give the same cells.
     """
@@ -413,13 +415,13 @@ def _check_input(
     if not isinstance(community, BaseGeometry) or community.geom_type not in ("Polygon", "MultiPolygon"):
         kind = type(community).__name__ if not isinstance(community, BaseGeometry) else community.geom_type
         raise GeometryError(f"community {code}: the community must be a Polygon or MultiPolygon, not {kind}")
-    if community.is_empty or community.area <= 0:
-        raise GeometryError(f"community {code}: the community polygon is empty")
     if not community.is_valid:
         raise GeometryError(
             f"community {code}: the community polygon is not valid ({shapely.is_valid_reason(community)}); "
             "repair it first (grid.validate.repair)"
         )
+    if community.is_empty or community.area <= 0:
+        raise GeometryError(f"community {code}: the community polygon is empty")
     if shapely.has_z(community):
         community = shapely.force_2d(community)
     if not isinstance(buildings, gpd.GeoDataFrame):
@@ -752,6 +754,7 @@ def _prepare(
             site_region[p] = r
         site_region[site_region < 0] = 0
     w = np.bincount(group, weights=households, minlength=len(members))
+    sizes = np.bincount(group, minlength=len(members))
     return _Prep(
         community=community,
         sites=sites,
@@ -763,8 +766,8 @@ def _prepare(
         regions=regions,
         site_region=site_region,
         w=[int(v) for v in w.tolist()],
-        px=[float(sites[m, 0].mean()) for m in members],
-        py=[float(sites[m, 1].mean()) for m in members],
+        px=(np.bincount(group, weights=sites[:, 0]) / sizes).tolist(),
+        py=(np.bincount(group, weights=sites[:, 1]) / sizes).tolist(),
         region=[int(site_region[m[0]]) for m in members],
     )
 
@@ -1076,25 +1079,30 @@ class _Search:
     # --- starts
     def seeds(self, k: int, rng: np.random.Generator, restart: int) -> list[int]:
         """k spread-out seed atoms: farthest-point (restart 0), else weighted k-means++."""
-        x = np.asarray(self.cx)
-        y = np.asarray(self.cy)
-        wts = np.asarray(self.w, dtype=float) + 1.0
+        x, y = self.cx, self.cy
+        wts = [w + 1.0 for w in self.w]
+        n = self.n
         if restart == 0:  # deterministic: start at the atom farthest from the weighted centre
-            mx, my = np.average(x, weights=wts), np.average(y, weights=wts)
-            chosen = [int(np.argmax((x - mx) ** 2 + (y - my) ** 2))]
+            tw = sum(wts)
+            mx = sum(a * b for a, b in zip(wts, x, strict=True)) / tw
+            my = sum(a * b for a, b in zip(wts, y, strict=True)) / tw
+            first = max(range(n), key=lambda i: ((x[i] - mx) ** 2 + (y[i] - my) ** 2, -i))
         else:
-            chosen = [int(rng.choice(self.n, p=wts / wts.sum()))]
-        d2 = (x - x[chosen[0]]) ** 2 + (y - y[chosen[0]]) ** 2
+            first = int(rng.choice(n, p=np.asarray(wts) / sum(wts)))
+        chosen = [first]
+        d2 = [(x[i] - x[first]) ** 2 + (y[i] - y[first]) ** 2 for i in range(n)]
         while len(chosen) < k:
-            score = d2 * wts
-            score[chosen] = -1.0
+            score = [d * w for d, w in zip(d2, wts, strict=True)]
+            for c in chosen:
+                score[c] = -1.0
             if restart == 0:
-                nxt = int(np.argmax(score))
+                nxt = max(range(n), key=lambda i: (score[i], -i))
             else:
-                p = np.maximum(score, 0.0)
-                nxt = int(rng.choice(self.n, p=p / p.sum())) if p.sum() > 0 else int(np.argmax(score))
+                p = np.maximum(np.asarray(score), 0.0)
+                total = float(p.sum())
+                nxt = int(rng.choice(n, p=p / total)) if total > 0 else max(range(n), key=lambda i: score[i])
             chosen.append(nxt)
-            d2 = np.minimum(d2, (x - x[nxt]) ** 2 + (y - y[nxt]) ** 2)
+            d2 = [min(d, (x[i] - x[nxt]) ** 2 + (y[i] - y[nxt]) ** 2) for i, d in enumerate(d2)]
         return chosen
 
     def grow(self, seeds: list[int]) -> list[int]:
@@ -1181,7 +1189,15 @@ class _Search:
         elif sign < 0 and cnt == 1:
             nreg -= 1
         v = max(0, self.lo - h, h - self.hi)
-        return h, v, a, p, nreg, cnt + sign, self.cost(h, a, p, nreg)
+        # self.cost inlined (this is the innermost loop)
+        d = abs(h - self.t) / self.t
+        e1 = d - 0.1 if d > 0.1 else 0.0
+        e2 = d - 0.2 if d > 0.2 else 0.0
+        ba, bb, bc = BALANCE_COST
+        f = ba * d * d + bb * e1 * e1 + bc * e2 * e2 + self.lb * (nreg - 1)
+        if a > 0:
+            f += self.lc * (p / (_TWO_SQRT_PI * math.sqrt(a)) - 1.0)
+        return h, v, a, p, nreg, cnt + sign, f
 
     def _set(self, c: int, i: int, st: _CellState) -> None:
         h, v, a, p, nreg, cnt, f = st
@@ -1201,13 +1217,17 @@ class _Search:
         """One pass of single-atom moves to an adjacent cell; True when something improved."""
         improved = False
         assign, members, v, f = self.assign, self.members, self.v, self.f
+        nbr = self.nbr
         for i in range(self.n):
             a = assign[i]
-            shared = self._shared(i)
-            if len(shared) == 1 and a in shared:
-                continue
             if len(members[a]) == 1:
                 continue
+            for j in nbr[i]:
+                if assign[j] != a:
+                    break
+            else:
+                continue  # inside its cell
+            shared = self._shared(i)
             sa = self._after(a, i, -1, shared.get(a, 0.0))
             va, fa = v[a], f[a]
             best: tuple[int, float, int, _CellState] | None = None
@@ -1284,7 +1304,7 @@ class _Search:
 
     def run(self, k: int, restarts: int, rng: np.random.Generator) -> tuple[list[int], tuple[int, float]]:
         """Best of up to ``restarts`` grow-and-improve runs (restart 0 deterministic); stops
-        when every cell is within +-10% of the target, or after two restarts that found
+        when every cell is within +-10% of the target, or after a restart that found
         nothing better. Best = fewest households outside bounds, then lowest cost."""
         best: tuple[list[int], tuple[int, float]] | None = None
         stale = 0
@@ -1297,7 +1317,7 @@ class _Search:
                 stale = 0
             else:
                 stale += 1
-            if self.within(0.1) or stale >= 2:
+            if self.within(0.1) or stale >= STALE_RESTARTS:
                 break
         assert best is not None
         return best

@@ -54,7 +54,9 @@ def test_assign_file_csv(session: Session, tmp_path: Path) -> None:
     assert len(out) == r["rows"] == 9  # nothing dropped
     by = out.set_index("id")
     assert by.loc["1", "owner_code"] == COMM + "001" and by.loc["1", "status"] == "interior"
-    assert by.loc["2", "status"] == "on_boundary" and by.loc["2", "owner_code"] == COMM + "001", by.loc["2"].to_dict()
+    assert by.loc["2", "status"] == "on_boundary" and by.loc["2", "owner_code"] == COMM + "001", by.loc[
+        "2"
+    ].to_dict()
     assert by.loc["2", "candidates"] == f"{COMM}001;{COMM}002" and by.loc["2", "rule"] == "lowest_code"
     assert by.loc["3", "note"] == "multi\nline" and by.loc["3", "owner_code"] == COMM + "003"
     assert by.loc["1", "district_code"] == "110105" and by.loc["1", "community_code"] == COMM

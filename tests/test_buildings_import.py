@@ -9,36 +9,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from grid.db.buildings import import_buildings
-from grid.db.importer import import_units
 from grid.db.store import buildings_at
 from grid.errors import CoordinateRangeError, ImportBlocked, InputError
-from tests.world import D0, D1, STREETS, import_district, street_rows, write_layer
+from tests.world import D0, D1, import_world
 
 HEADER = "building_id,address,lon,lat,households,compound,road,door_number,building_no,floors\n"
 
 
 def _world(session: Session, tmp_path: Path) -> None:
-    import_district(session, tmp_path)
-    import_units(
-        session,
-        write_layer(tmp_path / "s.geojson", street_rows()),
-        level="street",
-        code_field="code",
-        name_field="name",
-        parent_field="parent",
-        datum="wgs84",
-        valid_from=D0,
-    )
-    comms = [{"code": c + "001", "name": f"{c}社区", "geometry": g} for c, g in STREETS.items()]
-    import_units(
-        session,
-        write_layer(tmp_path / "c.geojson", comms),
-        level="community",
-        code_field="code",
-        name_field="name",
-        datum="wgs84",
-        valid_from=D0,
-    )
+    import_world(session, tmp_path)
 
 
 def _csv(tmp_path: Path, body: str, name: str = "b.csv") -> Path:

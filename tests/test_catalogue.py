@@ -8,23 +8,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grid.db.catalogue import load_catalogue, read_categories, route
-from grid.db.importer import import_units
 from grid.db.models import Category, Department, RoutingRule
-from tests.world import D0, STREETS, import_district, street_rows, write_layer
+from tests.world import D0, STREETS, import_world
 
 
 def _world(session: Session, tmp_path: Path) -> None:
-    import_district(session, tmp_path)
-    import_units(
-        session,
-        write_layer(tmp_path / "s.geojson", street_rows()),
-        level="street",
-        code_field="code",
-        name_field="name",
-        parent_field="parent",
-        datum="wgs84",
-        valid_from=D0,
-    )
+    import_world(session, tmp_path, communities=False)
 
 
 def test_catalogue_loads_for_the_units_in_force_and_is_idempotent(session: Session, tmp_path: Path) -> None:

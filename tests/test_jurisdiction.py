@@ -21,7 +21,7 @@ from grid.db.rulings import add_ruling
 from grid.db.store import assign_staff
 from grid.errors import CoordinateRangeError, DatumError, NotFound
 from grid.ownership import OutsideError
-from tests.world import D0, D1, STREETS, import_district, import_streets, street_rows, write_layer
+from tests.world import D0, D1, import_world, write_layer
 
 COMM = "110105001001"
 # four cells in the NW street's single community: 2x2 around the vertex (116.425, 39.925)
@@ -36,18 +36,7 @@ CELLS = {
 
 
 def _world(session: Session, tmp_path: Path, cells: dict | None = None, accept: tuple[str, ...] = ()) -> None:
-    import_district(session, tmp_path)
-    import_streets(session, write_layer(tmp_path / "s.geojson", street_rows()))
-    comms = [{"code": c + "001", "name": f"{c}社区", "geometry": g} for c, g in STREETS.items()]
-    import_units(
-        session,
-        write_layer(tmp_path / "c.geojson", comms),
-        level="community",
-        code_field="code",
-        name_field="name",
-        datum="wgs84",
-        valid_from=D0,
-    )
+    import_world(session, tmp_path)
     rows = [{"code": c, "name": f"网格{c[-3:]}", "geometry": g} for c, g in (cells or CELLS).items()]
     import_units(
         session,

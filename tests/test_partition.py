@@ -80,25 +80,34 @@ def check_tiling(result: PartitionResult, community: BaseGeometry) -> None:
     )
     found = validate_units(units, levels=default_levels(), parents=parents)
     assert errors(found) == [], [f.message for f in errors(found)]
-    assert [f for f in found if f.kind in ("gap", "overlap", "outside_parent")] == [], [f.message for f in found]
-    cells_area = sum(to_local(c.geometry).area for c in result.cells)
-    assert cells_area == pytest.approx(to_local(community).area, rel=1e-9)
+    assert [f for f in found if f.kind in ("gap", "overlap", "outside_parent")] == [], [
+        f.message for f in found
+    ]
+    # in lon/lat, where the edges are straight (projected, a community edge carrying a cell
+    # vertex bends by micrometres and the areas differ by ~1e-6)
+    assert sum(c.geometry.area for c in result.cells) == pytest.approx(community.area, rel=1e-9)
     for c in result.cells:
         assert isinstance(c.geometry, MultiPolygon) and c.geometry.is_valid
 
 
-def check_whole_buildings(result: PartitionResult, frame: gpd.GeoDataFrame) -> None:
-    """Every building is in exactly one cell, and its point and footprint lie in that cell."""
+def check_whole_buildings(result: PartitionResult, frame: gpd.GeoDataFrame, community: BaseGeometry) -> None:
+    """Every building is in exactly one cell, and its point and footprint (the part inside the
+    community) lie in that cell (up to 0.01 m², grid.validate's floating point noise)."""
     cell_of = result.building_cells()
     assert sorted(cell_of) == sorted(frame["building_id"])
     assert sum(c.households for c in result.cells) == int(frame["households"].sum())
-    for _, b in frame.iterrows():
-        cell = result.cells[cell_of[b["building_id"]]].geometry
-        assert cell.buffer(1e-9).covers(b.geometry)
-        fp = b.get("footprint") if "footprint" in frame.columns else None
-        if fp is not None:
-            outside = to_local(fp.difference(cell)).area
-            assert outside < 1e-4, f"{b['building_id']}: {outside} m² of its footprint outside its cell"
+    cells = np.array([result.cells[cell_of[b]].geometry for b in frame["building_id"]], dtype=object)
+    points = np.asarray(frame.geometry.array, dtype=object)
+    assert shapely.covers(shapely.buffer(cells, 1e-9), points).all()
+    if "footprint" in frame.columns:
+        fps = np.asarray(frame["footprint"].array, dtype=object)
+        has = ~shapely.is_missing(fps)
+        outside = shapely.difference(shapely.intersection(fps[has], community), cells[has])
+        area_m2 = shapely.area(to_local(outside))
+        worst = int(np.argmax(area_m2)) if len(area_m2) else 0
+        assert not len(area_m2) or area_m2[worst] < 0.01, (
+            f"{frame['building_id'][has].iloc[worst]}: {area_m2[worst]} m² of its footprint outside its cell"
+        )
 
 
 def contiguous(result: PartitionResult) -> bool:
@@ -123,7 +132,7 @@ def test_a_row_of_six_buildings_makes_two_cells_west_then_east() -> None:
     ]
     assert [c.forced for c in r.cells] == [None, None]
     check_tiling(r, community)
-    check_whole_buildings(r, frame)
+    check_whole_buildings(r, frame, community)
     assert contiguous(r)
     q = r.quality
     assert q["cells"] == 2 and q["within_10"] == 1.0 and q["within_20"] == 1.0 and q["all_contiguous"]
@@ -151,7 +160,7 @@ def test_four_compounds_make_four_cells_numbered_north_to_south_then_west_to_eas
         ["B009", "B010", "B011"],
     ]
     check_tiling(r, community)
-    check_whole_buildings(r, frame)
+    check_whole_buildings(r, frame, community)
     assert contiguous(r)
     assert r.quality["pp_min"] > 0.6  # four near-squares
 
@@ -189,7 +198,7 @@ def test_a_building_above_max_is_its_own_cell_and_is_reported() -> None:
     assert by_hh[480].forced == "single building above max (480 > 400)"
     assert by_hh[300].forced is None
     check_tiling(r, community)
-    check_whole_buildings(r, frame)
+    check_whole_buildings(r, frame, community)
 
 
 def test_buildings_at_one_point_stay_together() -> None:
@@ -210,7 +219,7 @@ def test_overlapping_footprints_stay_together_and_a_point_off_its_footprint_uses
     assert any("overlapping footprints" in w for w in r.warnings)
     assert any("outside their footprints" in w and "B003" in w for w in r.warnings)
     check_tiling(r, community)
-    check_whole_buildings(r, frame)
+    check_whole_buildings(r, frame, community)
 
 
 def test_a_footprint_reaching_outside_is_clipped_and_reported() -> None:
@@ -234,7 +243,7 @@ def test_a_concave_community_gives_contiguous_cells() -> None:
     assert households(r) == [300, 300, 300, 300]
     assert contiguous(r)
     check_tiling(r, community)
-    check_whole_buildings(r, frame)
+    check_whole_buildings(r, frame, community)
 
 
 def test_an_exclave_without_buildings_joins_the_nearest_cell_and_is_reported() -> None:
@@ -285,7 +294,7 @@ def test_a_road_is_crossed_when_one_side_is_too_small_and_that_is_reported() -> 
     assert sorted(households(r)) == [300, 400]
     crossing = [c for c in r.cells if c.forced and "crosses a barrier" in c.forced]
     assert len(crossing) == 1 and "B004" in crossing[0].buildings
-    assert "households on each side 150 + 100" in crossing[0].forced  # type: ignore[operator]
+    assert "households on each side 300 + 100" in crossing[0].forced  # type: ignore[operator]
     assert r.quality["barrier_crossings"] == 1
     check_tiling(r, community)
 
@@ -369,7 +378,9 @@ def test_other_input_errors() -> None:
 
 def test_quality_report_and_its_text() -> None:
     community = local_box(0, 0, 600, 200)
-    a = partition_community("110105016061", community, buildings([(50 + 100 * i, 100) for i in range(6)], [100] * 6))
+    a = partition_community(
+        "110105016061", community, buildings([(50 + 100 * i, 100) for i in range(6)], [100] * 6)
+    )
     b = partition_community("110105016062", community, buildings([(100, 100), (400, 100)], [100, 90]))
     report = quality_report([a, b], target=300)
     o = report["overall"]
@@ -447,7 +458,7 @@ def test_communities_with_a_hidden_valid_partition(case: tuple[Polygon, gpd.GeoD
     community, frame, _ = case
     r = partition_community(CODE, community, frame)
     check_tiling(r, community)
-    check_whole_buildings(r, frame)
+    check_whole_buildings(r, frame, community)
     assert contiguous(r)
     assert all(PARAMS.min <= h <= PARAMS.max for h in households(r)), households(r)
     assert all(c.forced is None for c in r.cells)
@@ -507,7 +518,7 @@ def test_every_community_of_the_sample_street_partitions_and_validates() -> None
     assert o["households"] == int(bldgs["households"].sum())
     for r in results:
         mine = bldgs[bldgs["community_code"] == r.community_code]
-        check_whole_buildings(r, mine)
+        check_whole_buildings(r, mine, communities.set_index("code").loc[r.community_code, "geometry"])
 
 
 def test_the_sample_street_with_its_arterial_roads_as_barriers() -> None:
@@ -519,5 +530,8 @@ def test_the_sample_street_with_its_arterial_roads_as_barriers() -> None:
     assert o["within_20"] >= 0.85
     # every crossing is explained
     assert all(
-        "households on each side" in c.forced for r in results for c in r.cells if c.forced and "barrier" in c.forced
+        "households on each side" in c.forced
+        for r in results
+        for c in r.cells
+        if c.forced and "barrier" in c.forced
     )

@@ -11,32 +11,20 @@ from shapely.geometry import Point, box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from grid.db.importer import import_units
 from grid.db.jurisdiction import locate
 from grid.db.models import Building
 from grid.db.partition import partition
 from grid.db.store import units_at
 from grid.errors import ImportBlocked, InputError
 from grid.partition import PartitionParams
-from tests.world import D0, D1, STREETS, import_district, import_streets, street_rows, write_layer
+from tests.world import D0, D1, STREETS, import_world
 
 COMM = "110105001001"
 AREA = STREETS["110105001"]  # 0.05 x 0.05 deg
 
 
 def _world(session: Session, tmp_path: Path) -> None:
-    import_district(session, tmp_path)
-    import_streets(session, write_layer(tmp_path / "s.geojson", street_rows()))
-    comms = [{"code": c + "001", "name": f"{c}社区", "geometry": g} for c, g in STREETS.items()]
-    import_units(
-        session,
-        write_layer(tmp_path / "c.geojson", comms),
-        level="community",
-        code_field="code",
-        name_field="name",
-        datum="wgs84",
-        valid_from=D0,
-    )
+    import_world(session, tmp_path)
 
 
 def _add_compound(

@@ -72,3 +72,20 @@ def import_streets(session: Session, path: Path, when: dt.date = D0, **kw: Any) 
         valid_from=when,
         **kw,
     )
+
+
+def import_world(session: Session, tmp_path: Path, *, communities: bool = True) -> None:
+    """The district, its four streets and (by default) one community per street, all from D0."""
+    import_district(session, tmp_path)
+    import_streets(session, write_layer(tmp_path / "s.geojson", street_rows()))
+    if communities:
+        comms = [{"code": c + "001", "name": f"{c}社区", "geometry": g} for c, g in STREETS.items()]
+        import_units(
+            session,
+            write_layer(tmp_path / "c.geojson", comms),
+            level="community",
+            code_field="code",
+            name_field="name",
+            datum="wgs84",
+            valid_from=D0,
+        )

@@ -236,7 +236,9 @@ def build_index(session: Session, date: dt.date, generation: int = 0) -> Jurisdi
             {"d": date},
         ).mappings()
     ]
-    departments: dict[str, str] = dict(session.execute(text("SELECT code, name FROM department")).tuples().all())
+    departments: dict[str, str] = {
+        str(code): str(name) for code, name in session.execute(text("SELECT code, name FROM department")).all()
+    }
     book = RuleBook(rules, cats) if cats else None
     return JurisdictionIndex(
         generation=generation,
