@@ -237,7 +237,8 @@ def build_index(session: Session, date: dt.date, generation: int = 0) -> Jurisdi
         ).mappings()
     ]
     departments: dict[str, str] = {
-        str(code): str(name) for code, name in session.execute(text("SELECT code, name FROM department")).all()
+        str(code): str(name)
+        for code, name in session.execute(text("SELECT code, name FROM department")).all()
     }
     book = RuleBook(rules, cats) if cats else None
     return JurisdictionIndex(
