@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, request_session
 from api.schemas import ErrorOut
-from grid.db.jurisdiction import decide_point, get_index, locate, locate_shape, to_point
+from grid.db.jurisdiction import answer, cached_index, decide_point, get_index, locate, locate_shape, to_point
 from grid.db.rulings import add_ruling, list_rulings
 from grid.errors import GridGovError, InputError
 
@@ -89,11 +89,15 @@ async def jurisdiction(
     candidates and the rule that decided; with ``category``, the lead department and co-handlers."""
     # Served on the event loop, not the thread pool: the answer comes from memory (one tiny query for
     # the store generation), and running it inline avoids thread hand-offs and GIL contention.
+    if building is None:
+        idx = cached_index(request.app.state.database_url, at or dt.date.today())
+        if idx is not None:  # the common case: no session, no ORM
+            return JSONResponse(answer(idx, lon, lat, datum=datum, at=at, category=category, level=level))
     with request_session(request) as session:
-        answer = locate(
+        result = locate(
             session, lon, lat, datum=datum, at=at, category=category, building=building, level=level
         )
-    return JSONResponse(answer)  # plain JSON types already: skip the generic encoder
+    return JSONResponse(result)  # plain JSON types already: skip the generic encoder
 
 
 @router.post("/v1/jurisdiction/shape")

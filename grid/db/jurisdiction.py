@@ -112,31 +112,54 @@ class JurisdictionIndex:
 _LOCAL = threading.local()
 
 
+def _generation_fast(url: Any) -> int:
+    """The store generation read on a per-thread autocommit connection: one tiny query, no
+    transaction, no ORM. Only for readers of the committed state (API requests)."""
+    conns = getattr(_LOCAL, "conns", None)
+    if conns is None:
+        conns = _LOCAL.conns = {}
+    key = url.render_as_string(hide_password=False)
+    for attempt in (0, 1):
+        conn = conns.get(key)
+        try:
+            if conn is None or conn.closed:
+                import psycopg
+
+                conn = conns[key] = psycopg.connect(
+                    key.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+                )
+            row = conn.execute("SELECT generation FROM store_generation WHERE id = 1").fetchone()
+            return int(row[0]) if row else 0
+        except Exception:
+            conns.pop(key, None)
+            if attempt:
+                raise
+    return 0  # pragma: no cover  (the loop returns or raises)
+
+
 def _generation(session: Session) -> int:
     """The store generation. Sessions marked ``fast_generation`` (API requests that read only the
-    committed state) use a per-thread autocommit connection: one tiny query, no transaction."""
+    committed state) use :func:`_generation_fast`; others read it in their own transaction, so
+    they see their own uncommitted changes."""
     if session.info.get("fast_generation"):
-        url = session.get_bind().engine.url
-        conns = getattr(_LOCAL, "conns", None)
-        if conns is None:
-            conns = _LOCAL.conns = {}
-        key = url.render_as_string(hide_password=False)
-        for attempt in (0, 1):
-            conn = conns.get(key)
-            try:
-                if conn is None or conn.closed:
-                    import psycopg
-
-                    conn = conns[key] = psycopg.connect(
-                        key.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-                    )
-                row = conn.execute("SELECT generation FROM store_generation WHERE id = 1").fetchone()
-                return int(row[0]) if row else 0
-            except Exception:
-                conns.pop(key, None)
-                if attempt:
-                    raise
+        return _generation_fast(session.get_bind().engine.url)
     return int(session.execute(text("SELECT generation FROM store_generation WHERE id = 1")).scalar() or 0)
+
+
+def cached_index(database_url: str, date: dt.date) -> JurisdictionIndex | None:
+    """The index of ``date`` if it is cached and current (committed state), without a session;
+    ``None`` when it must be built (use :func:`get_index`)."""
+    from grid.db.engine import get_engine
+
+    engine_url = get_engine(database_url).url
+    url = str(engine_url)
+    gen = _generation_fast(engine_url)
+    with _LOCK:
+        breaks = _BREAKS.get((url, gen))
+        if breaks is None:
+            return None
+        idx = _CACHE.get((url, gen, bisect.bisect_right(breaks, date)))
+    return idx
 
 
 def _breakpoints(session: Session) -> list[dt.date]:
@@ -433,7 +456,37 @@ def locate(
             raise NotFound(
                 f"building {building} has no cell binding in force on {date}", code="unknown_building"
             )
-    d, lv = decide_point(idx, wlon, wlat, building_cell=bcell, building_id=building, level=level)
+    return answer(
+        idx,
+        lon,
+        lat,
+        datum=datum,
+        at=date,
+        category=category,
+        building=building,
+        building_cell=bcell,
+        level=level,
+        wgs84=(wlon, wlat),
+    )
+
+
+def answer(
+    idx: JurisdictionIndex,
+    lon: float,
+    lat: float,
+    *,
+    datum: str = "wgs84",
+    at: dt.date | None = None,
+    category: str | None = None,
+    building: str | None = None,
+    building_cell: str | None = None,
+    level: str | None = None,
+    wgs84: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """The ownership answer for a point from an index (no database access)."""
+    date = at or dt.date.today()
+    wlon, wlat = wgs84 or to_point(lon, lat, datum)
+    d, lv = decide_point(idx, wlon, wlat, building_cell=building_cell, building_id=building, level=level)
     chain = idx.chain(d.owner)
     officer = idx.officer(d.owner, date)
     out: dict[str, Any] = {
