@@ -601,7 +601,10 @@ def catalogue_load() -> None:
 # ----------------------------------------------------------------------------- sample / demo / serve
 @sample_app.command("build")
 def sample_build(
-    out_dir: Annotated[Path, typer.Argument(help="directory for the generated layers")] = Path("data/build"),
+    out_dir: Annotated[
+        Path | None,
+        typer.Argument(help="directory for the generated layers (default: data/build in the package)"),
+    ] = None,
 ) -> None:
     """Generate the sample city layers (deterministic) as GeoJSON/CSV files."""
     from data.sample import build_files
@@ -614,7 +617,10 @@ def sample_build(
 
 @sample_app.command("load")
 def sample_load(
-    out_dir: Annotated[Path, typer.Argument(help="directory for the generated layers")] = Path("data/build"),
+    out_dir: Annotated[
+        Path | None,
+        typer.Argument(help="directory for the generated layers (default: data/build in the package)"),
+    ] = None,
 ) -> None:
     """Build (if needed) and load the sample city through the normal importers. Idempotent."""
     from data.sample import load_sample
@@ -652,7 +658,7 @@ def demo(
     s = get_settings()
     out.print(f"[bold]gridgov demo[/] (environment: {s.environment})")
     db_upgrade("head")
-    sample_load(Path("data/build"))
+    sample_load(None)
     from grid.db.validation import validate_store
 
     report = run_tx(lambda x: validate_store(x, dt.date.today()))

@@ -51,9 +51,9 @@ def _ensure_sample() -> None:
     with session_scope() as s:
         have = len(units_at(s, SAMPLE_VALID_FROM, "grid"))
     if have == 0:
-        from pathlib import Path
+        from data.sample import BUILD_DIR
 
-        load_sample(Path("data/build"))
+        load_sample(BUILD_DIR)
 
 
 def _load(port: int, paths: list[str], seconds: float, concurrency: int) -> dict[str, float]:

@@ -14,12 +14,17 @@ from pathlib import Path
 import geopandas as gpd
 
 SAMPLE_VALID_FROM = dt.date(2023, 6, 30)  # date of the NBS 2023 division codes
+BUILD_DIR = Path(__file__).resolve().parent / "build"  # git-ignored cache of generated layers
 SHUANGJING = "110105016"
 Progress = Callable[[str], None]
 
 
-def build_files(out_dir: Path, progress: Progress | None = None, *, force: bool = False) -> dict[str, Path]:
-    """Write district/street/community GeoJSON and the 双井 buildings; reuse them when present."""
+def build_files(
+    out_dir: Path | None = None, progress: Progress | None = None, *, force: bool = False
+) -> dict[str, Path]:
+    """Write district/street/community GeoJSON and the 双井 buildings; reuse them while the generators
+    and their inputs are unchanged."""
+    out_dir = out_dir or BUILD_DIR
     from data.sample_city import build_hierarchy, to_geojson
     from data.synthetic_buildings import generate_street, to_files
 
@@ -27,11 +32,14 @@ def build_files(out_dir: Path, progress: Progress | None = None, *, force: bool 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {lv: out_dir / f"beijing_{lv}.geojson" for lv in ("district", "street", "community")}
     bpath = out_dir / "buildings" / "buildings.csv"
-    if not force and all(p.exists() for p in paths.values()) and bpath.exists():
+    stamp = out_dir / ".sample-stamp"
+    want = _generator_stamp()
+    fresh = stamp.exists() and stamp.read_text() == want
+    if not force and fresh and all(p.exists() for p in paths.values()) and bpath.exists():
         return {**paths, "buildings": bpath}
     say("building the sample city layers (deterministic; cached in data/build/)")
     layers = build_hierarchy()
-    paths = {}
+    paths = {}  # rebuilt below
     for lv in ("district", "street", "community"):
         paths[lv] = out_dir / f"beijing_{lv}.geojson"
         paths[lv].write_bytes(to_geojson(layers[lv], f"beijing_{lv}").encode("utf-8"))
@@ -39,10 +47,27 @@ def build_files(out_dir: Path, progress: Progress | None = None, *, force: bool 
     street = layers["street"].set_index("code").loc[SHUANGJING]
     sj = generate_street(street.geometry, gpd.GeoDataFrame(comms[comms.parent_code == SHUANGJING]))
     files = to_files(sj, out_dir / "buildings")
+    stamp.write_text(want)
     return {**paths, **{f"buildings_{k}": v for k, v in files.items()}, "buildings": bpath}
 
 
-def load_sample(out_dir: Path, progress: Progress | None = None) -> dict[str, object]:
+def _generator_stamp() -> str:
+    """Hash of the generators and their inputs: cached layers are rebuilt when any of them changes."""
+    import hashlib
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in [
+        here / "sample_city.py",
+        here / "synthetic_buildings.py",
+        *sorted((here / "beijing").glob("*")),
+    ]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def load_sample(out_dir: Path | None = None, progress: Progress | None = None) -> dict[str, object]:
     """Import the sample city into the configured database (idempotent) and seed catalogues and staff."""
     from grid.db.buildings import import_buildings
     from grid.db.catalogue import load_catalogue
@@ -100,6 +125,14 @@ def partition_sample(session: object, say: Progress) -> dict[str, object]:
     from grid.db.store import units_at
 
     assert isinstance(session, Session)
+    cells = units_at(session, SAMPLE_VALID_FROM, "grid", parent_codes=None)
+    if not cells[cells["code"].str.startswith(SHUANGJING)].empty:
+        # partitioned by an earlier run: keep those cells (history is never rewritten on the same date)
+        officers = seed_officers(session, SAMPLE_VALID_FROM, cells["code"])
+        say(
+            f"grid cells of 双井: {len(cells)} cells kept from an earlier run, {officers} officer(s) assigned"
+        )
+        return {"cells": len(cells), "officers": officers}
     r = partition(session, street=SHUANGJING, valid_from=SAMPLE_VALID_FROM)
     q = r["quality"]["overall"] if r["quality"] else {}
     cells = units_at(session, SAMPLE_VALID_FROM, "grid")

@@ -165,3 +165,17 @@ def _check_api(r: dict[str, Any]) -> None:
 
 
 CHECKS["api"] = _check_api
+
+
+def _check_address_parse(r: dict[str, Any]) -> None:
+    ours = r["ours"]
+    assert r["params"]["addresses"] > 0
+    for label in ("district", "street", "road", "door_number"):
+        assert 0.0 <= ours[label]["f1"] <= 1.0
+    assert ours["all"]["gold"] > 0 and ours["all"]["f1"] > 0.3
+    assert r["ours_per_s"] > 0
+    base = r["baseline"]
+    assert "unavailable" in base or 0.0 <= base["district"]["f1"] <= 1.0
+
+
+CHECKS["address_parse"] = _check_address_parse
