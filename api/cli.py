@@ -107,12 +107,40 @@ def fail(exc: GridGovError) -> typer.Exit:
 
 @contextmanager
 def guarded() -> Iterator[None]:
+    """Errors become one line with a stable code and a non-zero exit; never a traceback.
+
+    Set GRIDGOV_DEBUG=1 to see the traceback of an unexpected error.
+    """
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     try:
         yield
-    except ImportBlocked:
+    except (ImportBlocked, typer.Exit):
         raise
     except GridGovError as exc:
         raise fail(exc) from None
+    except OperationalError as exc:
+        raise fail(
+            GridGovError(f"the database is unavailable: {exc.orig}", code="database_unavailable")
+        ) from None
+    except DBAPIError as exc:
+        if os.environ.get("GRIDGOV_DEBUG"):
+            raise
+        msg = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        raise fail(
+            GridGovError(
+                f"the database refused the change (nothing was written): {msg}", code="database_error"
+            )
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        if os.environ.get("GRIDGOV_DEBUG"):
+            raise
+        raise fail(
+            GridGovError(
+                f"unexpected {type(exc).__name__}: {exc} (GRIDGOV_DEBUG=1 shows the traceback)",
+                code="internal_error",
+            )
+        ) from None
 
 
 def run_tx(fn: Callable[[Any], T]) -> T:

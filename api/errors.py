@@ -38,6 +38,13 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error: %s", exc)
+        return JSONResponse(
+            {"error": "internal error; it has been logged", "code": "internal_error"}, status_code=500
+        )
+
     @app.exception_handler(OperationalError)
     async def _db(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)

@@ -96,7 +96,8 @@ def prepare_units(
     sources = (
         [None if v is None else str(v) for v in gdf[source_field]] if source_field else [None] * len(gdf)
     )
-    src_geoms = np.asarray(gdf.geometry.values, dtype=object)
+    # boundaries are 2D: a Z (or M) coordinate from a survey file is dropped, not stored
+    src_geoms = np.asarray(shapely.force_2d(np.asarray(gdf.geometry.values, dtype=object)), dtype=object)
     crs = gdf.crs
     geoms = to_wgs84(src_geoms, dat, source_crs=crs)
     geoms = np.asarray(geoms, dtype=object)

@@ -301,3 +301,41 @@ def test_bad_inputs_get_precise_errors(session: Session, tmp_path: Path) -> None
         import_units(session, metres, level="district", code_field="code", name_field="name", datum="wgs84")
     assert "EPSG" in e3.value.message
     assert session.execute(select(ImportRun)).first() is None
+
+
+def test_z_coordinates_and_non_polygons_are_handled(session: Session, tmp_path: Path) -> None:
+    from grid.db.importer import import_units
+
+    ring = [(x, y, 12.5) for x, y in DISTRICT.exterior.coords]
+    p = tmp_path / "z.geojson"
+    import json
+
+    p.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": "110105", "name": "朝阳区"},
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    rep = import_units(
+        session, p, level="district", code_field="code", name_field="name", datum="wgs84", valid_from=D0
+    )
+    assert rep.applied
+    assert session.execute(text("SELECT ST_NDims(geom), ST_NDims(geom_source) FROM unit")).one() == (2, 2)
+    # a point where a boundary is expected: named, blocked, nothing written
+    pts = write_layer(
+        tmp_path / "p.geojson",
+        [{"code": "110105001", "name": "点", "parent": "110105", "geometry": Point(116.41, 39.91)}],
+    )
+    with pytest.raises(ImportBlocked) as e:
+        import_streets(session, pts)
+    assert {f["kind"] for f in e.value.details["blocking"]} == {"wrong_geometry_type"}
+    assert units_at(session, D0, "street").empty

@@ -92,7 +92,7 @@ def import_buildings(
             f"{p.name}: {len(problems)} row(s) are not points; nothing was written",
             details={"problems": problems[:50]},
         )
-    wgs = np.asarray(to_wgs84(pts, dat, source_crs=crs), dtype=object)
+    wgs = np.asarray(shapely.force_2d(to_wgs84(pts, dat, source_crs=crs)), dtype=object)
     foot = None
     if "footprint_wkt" in df.columns:
         vals = df["footprint_wkt"].fillna("").astype(str)
@@ -100,7 +100,7 @@ def import_buildings(
             fp = shapely.from_wkt(np.where(vals.str.strip() == "", None, vals))
         except shapely.errors.GEOSException as exc:
             raise InputError(f"{p.name}: unreadable footprint_wkt: {exc}", code="invalid_geometry") from exc
-        foot = np.asarray(to_wgs84(fp, dat, source_crs=None), dtype=object)
+        foot = np.asarray(shapely.force_2d(to_wgs84(fp, dat, source_crs=None)), dtype=object)
 
     ids = df["building_id"].astype(str).str.strip()
     for bid in sorted(set(ids[ids.duplicated()])):
