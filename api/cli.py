@@ -255,6 +255,13 @@ def import_units_cmd(
         str | None,
         typer.Option(help="field describing each feature's source (default: the file and import id)"),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="attribute encoding, e.g. gbk (default: the file's own; a Shapefile without .cpg "
+            "is tried as UTF-8, then GB18030)"
+        ),
+    ] = None,
     valid_from: ValidFromOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="report what would change; write nothing")
@@ -299,6 +306,7 @@ def import_units_cmd(
                 parent_code=parent_code,
                 households_field=households_field,
                 source_field=source_field,
+                encoding=encoding,
                 valid_from=_d(valid_from),
                 dry_run=dry_run,
                 repair=repair,

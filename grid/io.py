@@ -18,8 +18,12 @@ from grid.errors import InputError
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
 
 
-def read_layer(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Read a vector layer, keeping its declared CRS (``None`` when the file declares none)."""
+def read_layer(path: str | Path, layer: str | None = None, encoding: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer, keeping its declared CRS (``None`` when the file declares none).
+
+    A Shapefile without a ``.cpg`` says nothing of its attribute encoding; Chinese ones are often
+    GBK. Unless ``encoding`` is given, such a file is read as UTF-8 and, if that fails, as GB18030.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"file not found: {p}", code="file_not_found")
@@ -28,10 +32,26 @@ def read_layer(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
             f"{p.name}: a CSV has no polygons; give GeoJSON, GeoPackage or Shapefile",
             code="unsupported_format",
         )
-    try:
-        gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
-    except Exception as exc:  # GDAL raises many types; report which file and why
-        raise InputError(f"cannot read {p.name} as a vector layer: {exc}", code="unreadable_file") from exc
+    tries: list[str | None] = [encoding]
+    if encoding is None and p.suffix.lower() == ".shp" and not p.with_suffix(".cpg").exists():
+        tries = ["utf-8", "gb18030"]
+    gdf = None
+    for i, enc in enumerate(tries):
+        try:
+            kw = {"encoding": enc} if enc else {}
+            gdf = gpd.read_file(p, layer=layer, engine="pyogrio", **kw)
+            break
+        except UnicodeDecodeError as exc:
+            if i == len(tries) - 1:
+                raise InputError(
+                    f"cannot decode the attributes of {p.name} ({exc}); give --encoding",
+                    code="unreadable_file",
+                ) from exc
+        except Exception as exc:  # GDAL raises many types; report which file and why
+            raise InputError(
+                f"cannot read {p.name} as a vector layer: {exc}", code="unreadable_file"
+            ) from exc
+    assert gdf is not None
     if "geometry" not in gdf or gdf.geometry is None:
         raise InputError(f"{p.name} has no geometry column", code="unreadable_file")
     return gdf

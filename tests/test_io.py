@@ -50,3 +50,16 @@ def test_read_csv_checks_header_and_encoding(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         read_csv(p, required=["building_id"])
     assert e.value.code == "malformed_csv"
+
+
+def test_gbk_shapefile_without_cpg_is_read(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    g = gpd.GeoDataFrame(
+        {"name": ["双井街道"], "code": ["110105016"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326
+    )
+    g.to_file(tmp_path / "a.shp", encoding="gbk", engine="pyogrio")
+    (tmp_path / "a.cpg").unlink(missing_ok=True)
+    assert read_layer(tmp_path / "a.shp")["name"].tolist() == ["双井街道"]
+    assert read_layer(tmp_path / "a.shp", encoding="gbk")["name"].tolist() == ["双井街道"]

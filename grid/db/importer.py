@@ -98,6 +98,7 @@ def import_units(
     parent_code: str | None = None,
     households_field: str | None = None,
     source_field: str | None = None,
+    encoding: str | None = None,
     valid_from: dt.date | None = None,
     dry_run: bool = False,
     repair: bool = False,
@@ -122,7 +123,7 @@ def import_units(
     levels = load_levels(session)
     lv = levels.by_name(level)
     say(f"reading {path}")
-    gdf = read_layer(path)
+    gdf = read_layer(path, encoding=encoding)
     if gdf.empty:
         raise InputError(f"{Path(path).name} holds no features", code="empty_file")
     prepared = prepare_units(
