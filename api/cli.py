@@ -355,6 +355,47 @@ def import_buildings_cmd(
     emit(report, fmt, show)
 
 
+@import_app.command("addresses")
+def import_addresses_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="CSV (place_id,kind,name,lon,lat,...) or GeoJSON/GPKG of places")
+    ],
+    datum: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="kind of every row when the file has no kind column: "
+            "building, compound, road, door, landmark, crossing, ..."
+        ),
+    ] = None,
+    valid_from: ValidFromOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report; write nothing")] = False,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Import the standard-address gazetteer: buildings, compounds (小区/院), roads with door-number
+    ranges, crossings, landmarks, with aliases and former names. Versioned; all or nothing."""
+    from grid.db.gazetteer_import import import_addresses
+
+    def show(r: dict[str, Any]) -> None:
+        out.print(f"{'would import' if r['dry_run'] else 'imported'} {r['source']}: {r.get('counts', {})}")
+        for q in r["problems"][:30]:
+            out.print(
+                f"  {q['kind']} (row {q.get('row', '?')}, {q.get('place_id')}): {q['message']}",
+                highlight=False,
+            )
+
+    try:
+        report = run_tx(
+            lambda s: import_addresses(
+                s, file, datum=datum, kind=kind, valid_from=_d(valid_from), dry_run=dry_run
+            )
+        )
+    except ImportBlocked as exc:
+        emit(exc.details, fmt, show)
+        raise fail(exc) from None
+    emit(report, fmt, show)
+
+
 @import_app.command("staff")
 def import_staff_cmd(
     file: Annotated[Path, typer.Argument(help="CSV: unit_code,name[,role,phone,valid_from]")],

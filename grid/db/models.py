@@ -237,3 +237,40 @@ class StoreGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class GazetteerPlace(Base):
+    """One version of a named place of the address gazetteer (our own: no online geocoder).
+
+    Kinds: building, compound (小区/院), road (with door-number ranges), door, landmark (a bridge,
+    a subway exit, a market...), crossing, community, street, district. ``aliases`` holds former
+    and colloquial names (a renamed township, 富力城 for 富力城小区 ...).
+    """
+
+    __tablename__ = "gazetteer_place"
+    __table_args__ = (
+        *_validity_checks("gazetteer_place"),
+        Index("ix_gazetteer_place_pid", "place_id"),
+        Index("ix_gazetteer_place_kind_name", "kind", "name"),
+        Index("ix_gazetteer_place_building", "building_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    place_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    aliases: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    building_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    compound: Mapped[str | None] = mapped_column(Text, nullable=True)
+    road: Mapped[str | None] = mapped_column(Text, nullable=True)
+    door_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    building_no: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    community_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    households: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    door_ranges: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=True))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    source_datum: Mapped[str] = mapped_column(String(32), default="wgs84")
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"), nullable=True)

@@ -1,0 +1,225 @@
+"""``gridgov import addresses``: the standard-address gazetteer, versioned, all or nothing.
+
+A file (CSV with ``lon``/``lat``, or GeoJSON/GeoPackage with any geometry) holds one named place
+per row: ``place_id`` (a building's id for buildings), ``kind`` (building, compound, road, door,
+landmark, crossing, community, street, district), ``name``, and optionally ``aliases`` (former and
+colloquial names, ``|``-separated), ``building_id``, ``compound``, ``road``, ``door_number``,
+``building_no``, ``community_code``, ``households`` and, for roads, ``from_left``, ``to_left``,
+``from_right``, ``to_right`` (door-number ranges). Every row is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from grid.datum import parse_datum, to_wgs84
+from grid.db.models import ImportRun
+from grid.errors import ImportBlocked, InputError
+from grid.io import read_csv, read_layer
+
+KINDS = ("building", "compound", "road", "door", "landmark", "crossing", "community", "street", "district")
+OPTIONAL = ("building_id", "compound", "road", "door_number", "building_no", "community_code")
+RANGES = ("from_left", "to_left", "from_right", "to_right")
+
+
+def _text(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    s = str(v).strip()
+    if s.endswith(".0") and s[:-2].isdigit():
+        s = s[:-2]
+    return s or None
+
+
+def _aliases(v: Any) -> list[str]:
+    t = _text(v)
+    if not t:
+        return []
+    if t.startswith("["):
+        try:
+            return [str(x).strip() for x in json.loads(t) if str(x).strip()]
+        except ValueError:
+            pass
+    return [a.strip() for a in t.split("|") if a.strip()]
+
+
+def read_places(path: Path, datum: str, kind: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    if path.suffix.lower() == ".csv":
+        df = read_csv(path, required=["name", "lon", "lat"])
+        lon = pd.to_numeric(df["lon"], errors="coerce")
+        lat = pd.to_numeric(df["lat"], errors="coerce")
+        bad = df.index[lon.isna() | lat.isna()].tolist()
+        if bad:
+            raise InputError(
+                f"{path.name}: row(s) {', '.join(str(i + 2) for i in bad[:10])} have no numeric lon/lat",
+                code="malformed_csv",
+            )
+        geoms = shapely.points(lon.to_numpy(), lat.to_numpy())
+        crs = None
+    else:
+        gdf = read_layer(path)
+        df = pd.DataFrame(gdf.drop(columns="geometry"))
+        geoms = np.asarray(gdf.geometry.values, dtype=object)
+        crs = gdf.crs
+    if kind is not None:
+        df["kind"] = kind
+    for col in ("kind", "name"):
+        if col not in df.columns:
+            raise InputError(f"{path.name}: missing column {col!r} (or give --kind)", code="missing_field")
+    wgs = np.asarray(shapely.force_2d(to_wgs84(geoms, parse_datum(datum), source_crs=crs)), dtype=object)
+    return df.reset_index(drop=True), wgs
+
+
+def import_addresses(
+    session: Session,
+    path: str | Path,
+    *,
+    datum: str,
+    kind: str | None = None,
+    valid_from: dt.date | None = None,
+    dry_run: bool = False,
+    source: str | None = None,
+) -> dict[str, Any]:
+    p = Path(path)
+    d = valid_from or dt.date.today()
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"--kind {kind!r}: kinds are {', '.join(KINDS)}", code="invalid_option")
+    df, geoms = read_places(p, datum, kind)
+    if df.empty:
+        raise InputError(f"{p.name} holds no places", code="empty_file")
+    problems: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for i, r in df.iterrows():
+        k = _text(r.get("kind"))
+        name = _text(r.get("name"))
+        pid = _text(r.get("place_id")) or (_text(r.get("building_id")) if k == "building" else None)
+        g = geoms[i]
+        where = {"row": int(i) + 1, "place_id": pid}
+        if k not in KINDS:
+            problems.append(
+                {**where, "kind": "unknown_kind", "message": f"kind {k!r} is not one of {', '.join(KINDS)}"}
+            )
+        if not name:
+            problems.append({**where, "kind": "missing_name", "message": "a place needs a name"})
+        if not pid:
+            problems.append(
+                {**where, "kind": "missing_id", "message": "a place needs a place_id (or building_id)"}
+            )
+        if g is None or shapely.is_empty(g):
+            problems.append({**where, "kind": "missing_geometry", "message": "no geometry"})
+        elif not shapely.is_valid(g):
+            problems.append({**where, "kind": "invalid_geometry", "message": shapely.is_valid_reason(g)})
+        ranges = {c: int(float(r[c])) for c in RANGES if c in df.columns and _text(r.get(c)) is not None}
+        hh = _text(r.get("households"))
+        rows.append(
+            {
+                "place_id": pid,
+                "kind": k,
+                "name": name,
+                "aliases": _aliases(r.get("aliases")),
+                **{c: _text(r.get(c)) for c in OPTIONAL},
+                "households": int(float(hh)) if hh else None,
+                "door_ranges": ranges or None,
+                "geom": g,
+            }
+        )
+    ids = pd.Series([x["place_id"] for x in rows])
+    for pid in sorted(set(ids[ids.duplicated() & ids.notna()])):
+        problems.append({"place_id": pid, "kind": "duplicate_id", "message": f"place_id {pid} appears twice"})
+    report: dict[str, Any] = {
+        "source": str(p),
+        "valid_from": d.isoformat(),
+        "dry_run": dry_run,
+        "problems": problems[:200],
+    }
+    if problems:
+        raise ImportBlocked(
+            f"{p.name}: {len(problems)} problem(s) block the import; nothing was written", details=report
+        )
+    existing = {
+        r.place_id: r
+        for r in session.execute(
+            text(
+                "SELECT id, place_id, kind, name, aliases, building_id, compound, road, door_number, building_no, "
+                "community_code, households, door_ranges, ST_AsBinary(geom) AS wkb FROM gazetteer_place "
+                "WHERE valid_from <= :d AND (valid_to IS NULL OR :d < valid_to)"
+            ),
+            {"d": d},
+        ).all()
+    }
+    new, changed, same = [], [], 0
+    for x in rows:
+        old = existing.get(x["place_id"])
+        if old is None:
+            new.append(x)
+            continue
+        fields_same = all(getattr(old, c) == x[c] for c in ("kind", "name", *OPTIONAL, "households")) and (
+            list(old.aliases or []) == x["aliases"] and (old.door_ranges or None) == x["door_ranges"]
+        )
+        if fields_same and shapely.equals_exact(shapely.from_wkb(bytes(old.wkb)), x["geom"], tolerance=1e-9):
+            same += 1
+        else:
+            changed.append((x, old))
+    report["counts"] = {
+        "rows": len(rows),
+        "new": len(new),
+        "changed": len(changed),
+        "unchanged": same,
+        "by_kind": dict(pd.Series([x["kind"] for x in rows]).value_counts()),
+    }
+    if dry_run:
+        return report
+    run = ImportRun(
+        kind="addresses",
+        source=str(p),
+        datum=datum,
+        valid_from=d,
+        params={},
+        findings=[],
+        accepted=[],
+        repairs=[],
+        summary={k: v for k, v in report["counts"].items() if k != "by_kind"},
+    )
+    session.add(run)
+    session.flush()
+    if changed:
+        session.execute(
+            text("UPDATE gazetteer_place SET valid_to = :d WHERE id = ANY(:ids)"),
+            {"d": d, "ids": [int(o.id) for _, o in changed]},
+        )
+    ins = [*new, *(x for x, _ in changed)]
+    if ins:
+        session.execute(
+            text(
+                "INSERT INTO gazetteer_place (place_id, kind, name, aliases, building_id, compound, road, door_number, "
+                "building_no, community_code, households, door_ranges, geom, valid_from, source, source_datum, import_id) "
+                "VALUES (:place_id, :kind, :name, CAST(:aliases AS jsonb), :building_id, :compound, :road, :door_number, "
+                ":building_no, :community_code, :households, CAST(:door_ranges AS jsonb), ST_GeomFromWKB(:wkb, 4326), "
+                ":vf, :source, :datum, :imp)"
+            ),
+            [
+                {
+                    **{k: v for k, v in x.items() if k != "geom"},
+                    "aliases": json.dumps(x["aliases"], ensure_ascii=False),
+                    "door_ranges": json.dumps(x["door_ranges"]) if x["door_ranges"] else None,
+                    "wkb": shapely.to_wkb(x["geom"]),
+                    "vf": d,
+                    "source": source or f"import #{run.id}: {p.name}",
+                    "datum": datum,
+                    "imp": run.id,
+                }
+                for x in ins
+            ],
+        )
+    report["applied"] = True
+    report["import_id"] = run.id
+    return report
