@@ -80,3 +80,10 @@ class DatabaseUnavailable(GridGovError):
 class ConfigError(GridGovError):
     code = "config_error"
     status = 500
+
+
+class NeedsReview(GridGovError):
+    """Input that a person must decide (an ambiguous or unmatched address): never a silent guess."""
+
+    code = "needs_review"
+    status = 422

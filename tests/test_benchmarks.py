@@ -179,3 +179,23 @@ def _check_address_parse(r: dict[str, Any]) -> None:
 
 
 CHECKS["address_parse"] = _check_address_parse
+
+
+def _check_geocode(r: dict[str, Any]) -> None:
+    assert r["gazetteer"]["places"] >= r["params"]["places"]
+    for key in ("handwritten", "generated"):
+        s = r[key]
+        assert s["queries"] > 0 and sum(s["status"].values()) == s["queries"]
+        assert s["answered"] <= s["placed"] <= s["queries"]
+        assert s["cell_correct"] <= s["cell_answered"] <= s["building_answered"] <= s["answered"]
+        assert s["address_answered"] <= s["address_rows"]
+        for fig in ("cell_accuracy", "building_accuracy", "review_share"):
+            assert s[fig] is None or 0.0 <= s[fig] <= 1.0
+        assert s["per_s"] > 0
+        j = s["jionlp"]  # jionlp ran on the same queries, or says why not
+        assert j.get("unavailable") or (0.0 <= j["district"] <= 1.0 and 0.0 <= j["street"] <= 1.0)
+    assert r["generated"]["queries"] == r["params"]["generated"]
+    assert r["handwritten"]["wrongly_answered"] <= r["handwritten"]["should_review"]
+
+
+CHECKS["geocode"] = _check_geocode

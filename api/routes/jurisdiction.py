@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import shapely
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -14,7 +15,7 @@ from api.deps import SessionDep, request_session
 from api.schemas import ErrorOut
 from grid.db.jurisdiction import answer, cached_index, decide_point, get_index, locate, locate_shape, to_point
 from grid.db.rulings import add_ruling, list_rulings
-from grid.errors import GridGovError, InputError
+from grid.errors import GridGovError, InputError, NeedsReview
 
 router = APIRouter(
     tags=["jurisdiction"],
@@ -70,8 +71,16 @@ def _geometry(gj: dict[str, Any]) -> Any:
 @router.get("/v1/jurisdiction")
 async def jurisdiction(
     request: Request,
-    lon: Annotated[float, Query(description="longitude in the given datum")],
-    lat: Annotated[float, Query(description="latitude in the given datum")],
+    lon: Annotated[float | None, Query(description="longitude in the given datum")] = None,
+    lat: Annotated[float | None, Query(description="latitude in the given datum")] = None,
+    address: Annotated[
+        str | None,
+        Query(
+            description="instead of lon/lat: an address, geocoded by our gazetteer; a building match "
+            "decides boundary cases by the building's cell binding",
+            max_length=500,
+        ),
+    ] = None,
     datum: Annotated[str, Query(description="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
     at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
     category: Annotated[
@@ -87,6 +96,12 @@ async def jurisdiction(
     """The owner of a point: chain grid cell → community → street → district, the officer in
     office at that date, the status (interior, on_boundary, gap; near_boundary flag), the
     candidates and the rule that decided; with ``category``, the lead department and co-handlers."""
+    if address is not None:
+        if lon is not None or lat is not None:
+            raise InputError("give lon and lat, or address, not both", code="invalid_request")
+        return await run_in_threadpool(_by_address, request, address, at, category, building, level)
+    if lon is None or lat is None:
+        raise InputError("give lon and lat (or address)", code="invalid_request")
     # Served on the event loop, not the thread pool: the answer comes from memory (one tiny query for
     # the store generation), and running it inline avoids thread hand-offs and GIL contention.
     if building is None:
@@ -98,6 +113,38 @@ async def jurisdiction(
             session, lon, lat, datum=datum, at=at, category=category, building=building, level=level
         )
     return JSONResponse(result)  # plain JSON types already: skip the generic encoder
+
+
+def _by_address(
+    request: Request,
+    address: str,
+    at: dt.date | None,
+    category: str | None,
+    building: str | None,
+    level: str | None,
+) -> JSONResponse:
+    from grid.db.geocoding import geocode_text
+
+    with request_session(request) as session:
+        g = geocode_text(session, address, at=at)
+        if g.get("status") != "matched" or g.get("lon") is None:
+            code = "address_needs_review" if g.get("status") == "needs_review" else "address_not_found"
+            raise NeedsReview(
+                f"the address cannot be placed without a person ({g.get('status')})",
+                code=code,
+                details={"candidates": g.get("candidates", []), "parsed": g.get("parsed")},
+            )
+        result = locate(
+            session,
+            float(g["lon"]),
+            float(g["lat"]),
+            at=at,
+            category=category,
+            building=building or g.get("building_id") if g.get("cell_code") else building,
+            level=level,
+        )
+        result["geocode"] = g
+    return JSONResponse(result)
 
 
 @router.post("/v1/jurisdiction/shape")

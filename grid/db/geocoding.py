@@ -1,0 +1,132 @@
+"""Geocoding against the gazetteer stored in PostGIS, served from memory.
+
+The gazetteer of a date is loaded from ``gazetteer_place`` (places in force) with each building's
+cell binding of that date, and cached per (database, store generation, date): any import bumps
+the generation, so the next request sees it. The matching rules are :mod:`grid.geocode`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from grid.db.jurisdiction import _generation, decide_point, get_index
+from grid.errors import GridGovError, InputError
+from grid.gazetteer import Gazetteer, Place
+
+_CACHE: OrderedDict[tuple[Any, ...], Gazetteer] = OrderedDict()
+_LOCK = threading.Lock()
+MAX_QUERY = 500
+
+
+def load_gazetteer(session: Session, date: dt.date) -> Gazetteer:
+    url = str(session.get_bind().engine.url)
+    key = (url, _generation(session), date)
+    with _LOCK:
+        g = _CACHE.get(key)
+        if g is not None:
+            _CACHE.move_to_end(key)
+            return g
+    cells = {
+        str(b): str(c)
+        for b, c in session.execute(
+            text(
+                "SELECT building_id, cell_code FROM building_cell WHERE valid_from <= :d "
+                "AND (valid_to IS NULL OR :d < valid_to)"
+            ),
+            {"d": date},
+        ).all()
+    }
+    places = []
+    for r in session.execute(
+        text(
+            "SELECT place_id, kind, name, aliases, building_id, compound, road, door_number, building_no, "
+            "community_code, door_ranges, ST_AsBinary(geom) AS wkb FROM gazetteer_place "
+            "WHERE valid_from <= :d AND (valid_to IS NULL OR :d < valid_to) ORDER BY place_id"
+        ),
+        {"d": date},
+    ).mappings():
+        geom = shapely.from_wkb(bytes(r["wkb"]))
+        pt = (
+            geom
+            if geom.geom_type == "Point"
+            else geom.representative_point()
+            if geom.geom_type != "LineString"
+            else geom.interpolate(0.5, normalized=True)
+        )
+        dr = r["door_ranges"]
+        ranges = None
+        if dr:
+            ranges = {
+                "left": (dr.get("from_left"), dr.get("to_left")),
+                "right": (dr.get("from_right"), dr.get("to_right")),
+            }
+        places.append(
+            Place(
+                id=r["place_id"],
+                kind=r["kind"],
+                name=r["name"],
+                aliases=tuple(r["aliases"] or ()),
+                lon=pt.x,
+                lat=pt.y,
+                building_id=r["building_id"],
+                compound=r["compound"],
+                road=r["road"],
+                door_number=r["door_number"],
+                building_no=r["building_no"],
+                community_code=r["community_code"],
+                cell_code=cells.get(r["building_id"]) if r["building_id"] else None,
+                geometry=geom if r["kind"] in ("road", "compound") else None,
+                door_ranges=ranges,
+            )
+        )
+    g = Gazetteer(places)
+    with _LOCK:
+        _CACHE[key] = g
+        while len(_CACHE) > 4:
+            _CACHE.popitem(last=False)
+    return g
+
+
+def geocode_text(
+    session: Session, q: str, *, at: dt.date | None = None, review_below: float | None = None
+) -> dict[str, Any]:
+    """Geocode one query; the answer names the cell (the building's binding, else the owner of the point)."""
+    from grid.geocode import geocode
+
+    if q is None or not q.strip():
+        raise InputError("empty address", code="empty_address")
+    if len(q) > MAX_QUERY:
+        raise InputError(f"address longer than {MAX_QUERY} characters", code="address_too_long")
+    date = at or dt.date.today()
+    gaz = load_gazetteer(session, date)
+    kw = {} if review_below is None else {"review_below": review_below}
+    res = geocode(gaz, q, **kw)
+    out = res.to_dict() if hasattr(res, "to_dict") else dict(res.__dict__)
+    if out.get("cell_code") is None and out.get("lon") is not None and out.get("status") == "matched":
+        try:
+            d, lv = decide_point(get_index(session, date), float(out["lon"]), float(out["lat"]))
+            out["cell_code"] = d.owner if lv == "grid" else None
+            out["owner_code"], out["owner_level"] = d.owner, lv
+        except GridGovError as exc:
+            out["owner_error"] = exc.code
+    out["at"] = date.isoformat()
+    return out
+
+
+def reverse_point(
+    session: Session, lon: float, lat: float, *, at: dt.date | None = None, max_distance_m: float = 200.0
+) -> dict[str, Any]:
+    from grid.geocode import reverse
+
+    date = at or dt.date.today()
+    return {
+        **reverse(load_gazetteer(session, date), lon, lat, max_distance_m=max_distance_m),
+        "at": date.isoformat(),
+    }
