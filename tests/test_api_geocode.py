@@ -71,3 +71,11 @@ def test_geocode_errors_and_review(committed_db: str, tmp_path: Path) -> None:
     assert j.status_code == 422 and j.json()["code"] in ("address_needs_review", "address_not_found")
     j = c.get("/v1/jurisdiction", params={"address": "富力城1号楼", "lon": 116.4, "lat": 39.9})
     assert j.status_code == 400
+
+
+def test_geocode_batch_limit(committed_db: str, tmp_path: Path) -> None:
+    c = _client(committed_db, tmp_path)
+    r = c.post("/v1/geocode/batch", json={"queries": ["富力城1号楼"] * 1001})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+    r = c.get("/v1/reverse", params={"lon": 300, "lat": 39.9})
+    assert r.status_code == 400 and r.json()["code"] == "coordinates_out_of_range"
