@@ -113,3 +113,33 @@ def read_csv(path: str | Path, *, required: list[str], dtype: Any = str) -> pd.D
             code="malformed_csv",
         )
     return df
+
+
+def read_point_rows(path: str | Path, *, required: list[str]) -> tuple[pd.DataFrame, Any, Any]:
+    """Rows with a geometry each: a CSV with numeric ``lon``/``lat`` columns, or any vector layer.
+
+    Returns the attributes, an array of geometries (points for a CSV) and the layer's CRS (``None``
+    for a CSV: its datum is given by the caller). Every row must have coordinates; the rows that
+    do not are named in the error.
+    """
+    import shapely
+
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        df = read_csv(p, required=[*required, "lon", "lat"])
+        lon = pd.to_numeric(df["lon"], errors="coerce")
+        lat = pd.to_numeric(df["lat"], errors="coerce")
+        bad = df.index[lon.isna() | lat.isna()].tolist()
+        if bad:
+            raise InputError(
+                f"{p.name}: row(s) {', '.join(str(i + 2) for i in bad[:10])} have no numeric lon/lat",
+                code="malformed_csv",
+            )
+        return df, shapely.points(lon.to_numpy(), lat.to_numpy()), None
+    gdf = read_layer(p)
+    missing = [c for c in required if c not in gdf.columns]
+    if missing:
+        raise InputError(f"{p.name}: missing field(s) {', '.join(missing)}", code="missing_field")
+    import numpy as np
+
+    return pd.DataFrame(gdf.drop(columns="geometry")), np.asarray(gdf.geometry.values, dtype=object), gdf.crs

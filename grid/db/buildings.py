@@ -25,7 +25,7 @@ from grid.datum import parse_datum, to_wgs84
 from grid.db.models import ImportRun
 from grid.db.store import load_levels, units_at
 from grid.errors import ImportBlocked, InputError
-from grid.io import read_csv, read_layer
+from grid.io import read_point_rows
 
 REQUIRED = ["building_id", "address", "households"]
 OPTIONAL = ["compound", "road", "door_number", "building_no", "floors", "community_code"]
@@ -46,22 +46,7 @@ class BuildingReport:
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, np.ndarray, Any]:
-    if path.suffix.lower() == ".csv":
-        df = read_csv(path, required=[*REQUIRED, "lon", "lat"])
-        lon = pd.to_numeric(df["lon"], errors="coerce")
-        lat = pd.to_numeric(df["lat"], errors="coerce")
-        bad = df.index[lon.isna() | lat.isna()].tolist()
-        if bad:
-            raise InputError(
-                f"{path.name}: row(s) {', '.join(str(i + 2) for i in bad[:10])} have no numeric lon/lat",
-                code="malformed_csv",
-            )
-        return df, shapely.points(lon.to_numpy(), lat.to_numpy()), None
-    gdf = read_layer(path)
-    missing = [c for c in REQUIRED if c not in gdf.columns]
-    if missing:
-        raise InputError(f"{path.name}: missing field(s) {', '.join(missing)}", code="missing_field")
-    return pd.DataFrame(gdf.drop(columns="geometry")), np.asarray(gdf.geometry.values, dtype=object), gdf.crs
+    return read_point_rows(path, required=REQUIRED)
 
 
 def import_buildings(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from grid.datum import parse_datum, to_wgs84
 from grid.db.models import ImportRun
 from grid.errors import ImportBlocked, InputError
-from grid.io import read_csv, read_layer
+from grid.io import read_point_rows
 
 KINDS = ("building", "compound", "road", "door", "landmark", "crossing", "community", "street", "district")
 OPTIONAL = ("building_id", "compound", "road", "door_number", "building_no", "community_code")
@@ -53,23 +53,7 @@ def _aliases(v: Any) -> list[str]:
 
 
 def read_places(path: Path, datum: str, kind: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    if path.suffix.lower() == ".csv":
-        df = read_csv(path, required=["name", "lon", "lat"])
-        lon = pd.to_numeric(df["lon"], errors="coerce")
-        lat = pd.to_numeric(df["lat"], errors="coerce")
-        bad = df.index[lon.isna() | lat.isna()].tolist()
-        if bad:
-            raise InputError(
-                f"{path.name}: row(s) {', '.join(str(i + 2) for i in bad[:10])} have no numeric lon/lat",
-                code="malformed_csv",
-            )
-        geoms = shapely.points(lon.to_numpy(), lat.to_numpy())
-        crs = None
-    else:
-        gdf = read_layer(path)
-        df = pd.DataFrame(gdf.drop(columns="geometry"))
-        geoms = np.asarray(gdf.geometry.values, dtype=object)
-        crs = gdf.crs
+    df, geoms, crs = read_point_rows(path, required=["name"] if kind else ["name", "kind"])
     if kind is not None:
         df["kind"] = kind
     for col in ("kind", "name"):
