@@ -265,6 +265,19 @@ class Gazetteer:
 
         # fuzzy lookups: the distinct keys per kind
         self.keys: dict[str, list[str]] = {k: list(v) for k, v in self.by_name.items()}
+        # a bigram index for global fuzzy lookups: a key within e edits of a query of length n shares at
+        # least n - 1 - 2e of its bigrams (one edit breaks at most two), so only keys sharing enough
+        # bigrams are scored; short queries, where that bound is 0, are scored against keys of similar length
+        self.grams: dict[str, dict[str, list[int]]] = {}
+        self.by_len: dict[str, dict[int, list[int]]] = {}
+        for k, kind_keys in self.keys.items():
+            g: dict[str, list[int]] = defaultdict(list)
+            bl: dict[int, list[int]] = defaultdict(list)
+            for j, key in enumerate(kind_keys):
+                bl[len(key)].append(j)
+                for b in {key[i : i + 2] for i in range(len(key) - 1)}:
+                    g[b].append(j)
+            self.grams[k], self.by_len[k] = dict(g), dict(bl)
         # a scanner for names the parser missed (a compound named like '南磨国际'): key lengths per kind
         self.key_lengths: dict[str, list[int]] = {
             k: sorted({len(x) for x in v}, reverse=True) for k, v in self.by_name.items()
@@ -310,7 +323,7 @@ class Gazetteer:
             return []
         max_edits = max(1, len(key) // 4)
         if within is None:
-            choices: Any = self.keys[kind]
+            choices: Any = self._prefilter(kind, key, max_edits)
         else:
             index = self.by_name[kind]
             allowed = set(within)
@@ -332,6 +345,24 @@ class Gazetteer:
                 if score / 100 > best.get(i, 0.0):
                     best[i] = score / 100
         return sorted(best.items(), key=lambda kv: -kv[1])[:limit]
+
+    def _prefilter(self, kind: str, key: str, max_edits: int) -> list[str]:
+        """The keys of ``kind`` that can be within ``max_edits`` edits of ``key`` (see ``grams``)."""
+        keys = self.keys.get(kind, [])
+        need = len(key) - 1 - 2 * max_edits
+        if need >= 1:
+            counts: dict[int, int] = defaultdict(int)
+            grams = self.grams.get(kind, {})
+            for b in {key[i : i + 2] for i in range(len(key) - 1)}:
+                for j in grams.get(b, ()):
+                    counts[j] += 1
+            return [
+                keys[j] for j, c in counts.items() if c >= need and abs(len(keys[j]) - len(key)) <= max_edits
+            ]
+        by_len = self.by_len.get(kind, {})
+        return [
+            keys[j] for n in range(len(key) - max_edits, len(key) + max_edits + 1) for j in by_len.get(n, ())
+        ]
 
     def scan(self, kind: str, text: str) -> list[int]:
         """Places of ``kind`` whose key occurs in the normalised ``text`` (the longest, first)."""
