@@ -155,6 +155,7 @@ def write_gazetteer(street: object, layers: dict[str, gpd.GeoDataFrame], path: P
                 "geometry": r.geometry,
             }
         )
+    former = _former_names()
     for lv in ("district", "street", "community"):
         df = layers[lv]
         df = df[df["code"].str.startswith(SHUANGJING[: {"district": 6, "street": 9, "community": 9}[lv]])]
@@ -166,7 +167,9 @@ def write_gazetteer(street: object, layers: dict[str, gpd.GeoDataFrame], path: P
                     "place_id": r["code"],
                     "kind": lv,
                     "name": r["name"],
-                    "aliases": "|".join(_short_names(r["name"])),
+                    "aliases": "|".join(
+                        dict.fromkeys([*_short_names(r["name"]), *former.get(r["code"], [])])
+                    ),
                     "community_code": r["code"] if lv == "community" else None,
                     "geometry": r.geometry.representative_point(),
                 }
@@ -177,6 +180,19 @@ def write_gazetteer(street: object, layers: dict[str, gpd.GeoDataFrame], path: P
     return path
 
 
+def _former_names() -> dict[str, list[str]]:
+    """Former (2016) official names of units, keyed by 2023 code, as aliases (名称变更 keeps old names findable)."""
+    import csv
+
+    out: dict[str, list[str]] = {}
+    path = Path(__file__).resolve().parent / "beijing" / "adcode_2016_centres.csv"
+    with path.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            code = row["code"][:9] if row["code"].endswith("000") else row["code"]
+            out[code] = [row["name"], *_short_names(row["name"])]
+    return out
+
+
 def _generator_stamp() -> str:
     """Hash of the generators and their inputs: cached layers are rebuilt when any of them changes."""
     import hashlib
@@ -184,6 +200,7 @@ def _generator_stamp() -> str:
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
     for f in [
+        here / "sample.py",
         here / "sample_city.py",
         here / "synthetic_buildings.py",
         *sorted((here / "beijing").glob("*")),

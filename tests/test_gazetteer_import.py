@@ -105,3 +105,18 @@ def test_geojson_roads_with_door_ranges_and_gcj02(session: Session, tmp_path: Pa
     assert abs(row[1] - 116.45) < 1e-9
     with pytest.raises(InputError):
         import_addresses(session, p, datum="wgs84", kind="nope")
+
+
+def test_same_day_correction_replaces_the_version(session: Session, tmp_path: Path) -> None:
+    import_addresses(
+        session, _csv(tmp_path, "L1,landmark,双井桥,,,,,,116.462,39.892\n"), datum="wgs84", valid_from=D0
+    )
+    r = import_addresses(
+        session,
+        _csv(tmp_path, "L1,landmark,双井桥,双井立交,,,,,116.462,39.892\n"),
+        datum="wgs84",
+        valid_from=D0,
+    )
+    assert r["counts"]["changed"] == 1
+    rows = session.execute(text("SELECT aliases, valid_to FROM gazetteer_place WHERE place_id = 'L1'")).all()
+    assert [tuple(x) for x in rows] == [(["双井立交"], None)]

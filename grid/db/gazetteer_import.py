@@ -133,7 +133,7 @@ def import_addresses(
         r.place_id: r
         for r in session.execute(
             text(
-                "SELECT id, place_id, kind, name, aliases, building_id, compound, road, door_number, building_no, "
+                "SELECT id, valid_from, place_id, kind, name, aliases, building_id, compound, road, door_number, building_no, "
                 "community_code, households, door_ranges, ST_AsBinary(geom) AS wkb FROM gazetteer_place "
                 "WHERE valid_from <= :d AND (valid_to IS NULL OR :d < valid_to)"
             ),
@@ -176,10 +176,16 @@ def import_addresses(
     session.add(run)
     session.flush()
     if changed:
-        session.execute(
-            text("UPDATE gazetteer_place SET valid_to = :d WHERE id = ANY(:ids)"),
-            {"d": d, "ids": [int(o.id) for _, o in changed]},
-        )
+        # a version that starts on the same day was never in force on another day: it is corrected
+        # in place (replaced); older versions are closed, so their history stays queryable
+        same_day = [int(o.id) for _, o in changed if o.valid_from == d]
+        older = [int(o.id) for _, o in changed if o.valid_from != d]
+        if same_day:
+            session.execute(text("DELETE FROM gazetteer_place WHERE id = ANY(:ids)"), {"ids": same_day})
+        if older:
+            session.execute(
+                text("UPDATE gazetteer_place SET valid_to = :d WHERE id = ANY(:ids)"), {"d": d, "ids": older}
+            )
     ins = [*new, *(x for x, _ in changed)]
     if ins:
         session.execute(
