@@ -64,7 +64,6 @@ SIZES: Final[dict[str, dict[str, int]]] = {
 QUERIES: Final = (
     Path(__file__).resolve().parent.parent / "data" / "geocode_queries" / "shuangjing_handwritten.csv"
 )
-STREETS: Final = Path(__file__).resolve().parent.parent / "data" / "build" / "beijing_street.geojson"
 DISTRICTS: Final = Path(__file__).resolve().parent.parent / "data" / "build" / "beijing_district.geojson"
 SHUANGJING: Final = "110105016"
 
@@ -281,7 +280,9 @@ def _copies(template: _Template, n: int) -> list[_Copy]:
     """``n`` copies (copy 0 is the sample itself) spread over Beijing's real streets, deterministically."""
     import geopandas as gpd
 
-    streets = gpd.read_file(STREETS)
+    from data.sample import build_files
+
+    streets = gpd.read_file(build_files()["street"])  # the cached sample layers (built if missing)
     districts = gpd.read_file(DISTRICTS)
     dname = dict(zip(districts["code"].astype(str), districts["name"].astype(str), strict=True))
     rows = [
