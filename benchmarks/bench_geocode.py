@@ -178,25 +178,16 @@ def _ensure_sample() -> None:
 
 def _sample_gazetteer() -> tuple[Gazetteer, dict[str, str]]:
     """The sample gazetteer from the database, and ``building_id -> cell_code`` at the sample date."""
-    from sqlalchemy import text
 
     from data.sample import SAMPLE_VALID_FROM
     from grid.db.engine import session_scope
     from grid.db.geocoding import load_gazetteer
+    from grid.db.store import cell_bindings
 
     _ensure_sample()
     with session_scope() as s:
         gaz = load_gazetteer(s, SAMPLE_VALID_FROM)
-        cells = {
-            str(b): str(c)
-            for b, c in s.execute(
-                text(
-                    "SELECT building_id, cell_code FROM building_cell WHERE valid_from <= :d "
-                    "AND (valid_to IS NULL OR :d < valid_to)"
-                ),
-                {"d": SAMPLE_VALID_FROM},
-            ).all()
-        }
+        cells = cell_bindings(s, SAMPLE_VALID_FROM)
     return gaz, cells
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from grid.db.jurisdiction import _generation, decide_point, get_index
+from grid.db.store import cell_bindings
 from grid.errors import GridGovError, InputError
 from grid.gazetteer import Gazetteer, Place
 
@@ -33,16 +34,7 @@ def load_gazetteer(session: Session, date: dt.date) -> Gazetteer:
         if g is not None:
             _CACHE.move_to_end(key)
             return g
-    cells = {
-        str(b): str(c)
-        for b, c in session.execute(
-            text(
-                "SELECT building_id, cell_code FROM building_cell WHERE valid_from <= :d "
-                "AND (valid_to IS NULL OR :d < valid_to)"
-            ),
-            {"d": date},
-        ).all()
-    }
+    cells = cell_bindings(session, date)
     places = []
     for r in session.execute(
         text(

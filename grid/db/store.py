@@ -228,3 +228,15 @@ def buildings_at(
     fps = df.pop("fp_wkb")
     df["footprint"] = [None if b is None else shapely.from_wkb(bytes(b)) for b in fps]
     return gpd.GeoDataFrame(df, geometry=geoms, crs=4326)
+
+
+def cell_bindings(session: Session, date: dt.date) -> dict[str, str]:
+    """building_id -> the grid cell it is bound to at ``date``."""
+    rows = session.execute(
+        text(
+            "SELECT building_id, cell_code FROM building_cell WHERE valid_from <= :d "
+            "AND (valid_to IS NULL OR :d < valid_to)"
+        ),
+        {"d": date},
+    ).all()
+    return {str(b): str(c) for b, c in rows}
