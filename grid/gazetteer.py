@@ -265,19 +265,18 @@ class Gazetteer:
 
         # fuzzy lookups: the distinct keys per kind
         self.keys: dict[str, list[str]] = {k: list(v) for k, v in self.by_name.items()}
-        # a bigram index for global fuzzy lookups: a key within e edits of a query of length n shares at
-        # least n - 1 - 2e of its bigrams (one edit breaks at most two), so only keys sharing enough
-        # bigrams are scored; short queries, where that bound is 0, are scored against keys of similar length
+        # n-gram indexes for global fuzzy lookups (see _prefilter): bigrams and single characters
         self.grams: dict[str, dict[str, list[int]]] = {}
-        self.by_len: dict[str, dict[int, list[int]]] = {}
+        self.chars: dict[str, dict[str, list[int]]] = {}
         for k, kind_keys in self.keys.items():
             g: dict[str, list[int]] = defaultdict(list)
-            bl: dict[int, list[int]] = defaultdict(list)
+            c1: dict[str, list[int]] = defaultdict(list)
             for j, key in enumerate(kind_keys):
-                bl[len(key)].append(j)
                 for b in {key[i : i + 2] for i in range(len(key) - 1)}:
                     g[b].append(j)
-            self.grams[k], self.by_len[k] = dict(g), dict(bl)
+                for ch in set(key):
+                    c1[ch].append(j)
+            self.grams[k], self.chars[k] = dict(g), dict(c1)
         # a scanner for names the parser missed (a compound named like '南磨国际'): key lengths per kind
         self.key_lengths: dict[str, list[int]] = {
             k: sorted({len(x) for x in v}, reverse=True) for k, v in self.by_name.items()
@@ -347,22 +346,31 @@ class Gazetteer:
         return sorted(best.items(), key=lambda kv: -kv[1])[:limit]
 
     def _prefilter(self, kind: str, key: str, max_edits: int) -> list[str]:
-        """The keys of ``kind`` that can be within ``max_edits`` edits of ``key`` (see ``grams``)."""
+        """The keys of ``kind`` that can be within ``max_edits`` edits of ``key``.
+
+        One edit changes at most two of a key's bigrams and one of its characters, so a key within
+        ``e`` edits of a query with ``m`` distinct bigrams shares at least ``need`` of them; by the
+        pigeonhole principle it then shares one of the query's ``m - need + 1`` *rarest* bigrams,
+        so only those postings are read (single characters when the bigram bound is 0). The
+        candidates are then scored exactly by the caller.
+        """
         keys = self.keys.get(kind, [])
-        need = len(key) - 1 - 2 * max_edits
+        n = len(key)
+        bigrams = {key[i : i + 2] for i in range(n - 1)}
+        need = (n - 1 - 2 * max_edits) - ((n - 1) - len(bigrams))
         if need >= 1:
-            counts: dict[int, int] = defaultdict(int)
-            grams = self.grams.get(kind, {})
-            for b in {key[i : i + 2] for i in range(len(key) - 1)}:
-                for j in grams.get(b, ()):
-                    counts[j] += 1
-            return [
-                keys[j] for j, c in counts.items() if c >= need and abs(len(keys[j]) - len(key)) <= max_edits
-            ]
-        by_len = self.by_len.get(kind, {})
-        return [
-            keys[j] for n in range(len(key) - max_edits, len(key) + max_edits + 1) for j in by_len.get(n, ())
-        ]
+            index, grams = self.grams.get(kind, {}), bigrams
+        else:
+            chars = set(key)
+            need = (n - max_edits) - (n - len(chars))
+            index, grams = self.chars.get(kind, {}), chars
+            if need < 1:
+                return [k for k in keys if abs(len(k) - n) <= max_edits]
+        rarest = sorted(grams, key=lambda x: len(index.get(x, ())))[: len(grams) - need + 1]
+        cand: set[int] = set()
+        for x in rarest:
+            cand.update(index.get(x, ()))
+        return [keys[j] for j in cand if abs(len(keys[j]) - n) <= max_edits]
 
     def scan(self, kind: str, text: str) -> list[int]:
         """Places of ``kind`` whose key occurs in the normalised ``text`` (the longest, first)."""
