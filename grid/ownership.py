@@ -18,7 +18,7 @@ carry ``near_boundary`` with the distance in metres to the owner's boundary.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from grid.errors import NotFound
@@ -54,7 +54,8 @@ class Decision:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow: the fields are plain values and lists of strings (asdict deep-copies, which is slow)
+        return {f: (list(v) if isinstance(v, list) else v) for f, v in self.__dict__.items()}
 
 
 def decide(

@@ -88,13 +88,18 @@ class JurisdictionIndex:
         return out
 
     def chain(self, code: str) -> list[dict[str, Any]]:
-        out = []
-        cur: str | None = code
-        while cur is not None and cur in self.units:
-            name, level, parent = self.units[cur]
-            out.append({"code": cur, "name": name, "level": level})
-            cur = parent
-        return out
+        """The unit and its ancestors, nearest first (fresh dicts; the path is cached per unit)."""
+        cache = self.__dict__.setdefault("_chains", {})
+        path = cache.get(code)
+        if path is None:
+            path = []
+            cur: str | None = code
+            while cur is not None and cur in self.units:
+                name, level, parent = self.units[cur]
+                path.append((cur, name, level))
+                cur = parent
+            cache[code] = path
+        return [{"code": c, "name": n, "level": lv} for c, n, lv in path]
 
     def rulings_at(self, point: Any) -> dict[str, RulingHit]:
         """Per level, the newest ruling in force whose place covers ``point`` (within 0.5 m of
