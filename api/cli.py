@@ -160,6 +160,17 @@ def emit(data: Any, fmt: Fmt, text_fn: Callable[[Any], None]) -> None:
         text_fn(data)
 
 
+def run_report(fn: Callable[[Any], dict[str, Any]], fmt: Fmt, show: Callable[[Any], None]) -> None:
+    """Run a writing job in one transaction and print its report; a blocked job prints what blocked
+    it (nothing was written) and exits non-zero."""
+    try:
+        report = run_tx(fn)
+    except ImportBlocked as exc:
+        emit(exc.details, fmt, show)
+        raise fail(exc) from None
+    emit(report, fmt, show)
+
+
 # ----------------------------------------------------------------------------- db
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
@@ -316,12 +327,7 @@ def import_units_cmd(
                 progress=lambda m: st.update(m) if fmt is Fmt.text else None,
             ).to_dict()
 
-    try:
-        report = run_tx(job)
-    except ImportBlocked as exc:
-        emit(exc.details, fmt, _print_report)
-        raise fail(exc) from None
-    emit(report, fmt, _print_report)
+    run_report(job, fmt, _print_report)
 
 
 @import_app.command("buildings")
@@ -343,16 +349,13 @@ def import_buildings_cmd(
         for q in r["problems"][:30]:
             out.print(f"  {q.get('severity', 'error')} {q['kind']}: {q['message']}", highlight=False)
 
-    try:
-        report = run_tx(
-            lambda s: import_buildings(
-                s, file, datum=datum, valid_from=_d(valid_from), dry_run=dry_run
-            ).to_dict()
-        )
-    except ImportBlocked as exc:
-        emit(exc.details, fmt, show)
-        raise fail(exc) from None
-    emit(report, fmt, show)
+    run_report(
+        lambda s: import_buildings(
+            s, file, datum=datum, valid_from=_d(valid_from), dry_run=dry_run
+        ).to_dict(),
+        fmt,
+        show,
+    )
 
 
 @import_app.command("addresses")
@@ -384,16 +387,13 @@ def import_addresses_cmd(
                 highlight=False,
             )
 
-    try:
-        report = run_tx(
-            lambda s: import_addresses(
-                s, file, datum=datum, kind=kind, valid_from=_d(valid_from), dry_run=dry_run
-            )
-        )
-    except ImportBlocked as exc:
-        emit(exc.details, fmt, show)
-        raise fail(exc) from None
-    emit(report, fmt, show)
+    run_report(
+        lambda s: import_addresses(
+            s, file, datum=datum, kind=kind, valid_from=_d(valid_from), dry_run=dry_run
+        ),
+        fmt,
+        show,
+    )
 
 
 @import_app.command("staff")
@@ -565,12 +565,7 @@ def partition_cmd(
             f"valid from {r['valid_from']}"
         )
 
-    try:
-        report = run_tx(job)
-    except ImportBlocked as exc:  # a blocked partition: show what was found, write nothing
-        emit(exc.details, fmt, show)
-        raise fail(exc) from None
-    emit(report, fmt, show)
+    run_report(job, fmt, show)
 
 
 # ----------------------------------------------------------------------------- assign
