@@ -50,6 +50,12 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(sample_app, name="sample")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(levels_app, name="levels")
+keys_app = typer.Typer(help="API keys for systems calling the petition API.", no_args_is_help=True)
+petitions_app = typer.Typer(
+    help="Petitions: finish interrupted dispatches, retention, sample year.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(petitions_app, name="petitions")
 
 out = Console()
 err = Console(stderr=True)
@@ -396,6 +402,60 @@ def import_addresses_cmd(
     )
 
 
+@import_app.command("petitions")
+def import_petitions_cmd(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: text,category[,external_id,received_at,channel,type,urgency,address,lon,lat,datum,"
+            "contact_name,contact_phone]"
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check every row; write nothing")] = False,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Import petitions: every row checked first (one bad row blocks the file, nothing is written),
+    then all written in one transaction and located and dispatched. Coordinates need a datum column.
+    A known external_id is a replay and is skipped."""
+    from rich.progress import Progress
+
+    from grid.db.engine import session_factory
+    from grid.db.petition_import import import_petitions, process_ids
+
+    def show(r: dict[str, Any]) -> None:
+        if "problems" in r:
+            for q in r["problems"][:30]:
+                out.print(f"  line {q['line']}: [{q['code']}] {q['message']}", highlight=False, markup=False)
+            return
+        verb = "would import" if r.get("dry_run") else "imported"
+        out.print(
+            f"{verb} {r.get('imported', r.get('would_import'))} of {r['rows']} row(s) "
+            f"({r['replayed']} already known) from {r['source']}"
+        )
+        if r.get("dispatch"):
+            out.print(f"  after locating: {r['dispatch']}")
+
+    report: dict[str, Any] = {}
+
+    def job(s: Any) -> dict[str, Any]:
+        report.update(import_petitions(s, file, dry_run=dry_run))
+        return report
+
+    try:
+        run_tx(job)
+    except ImportBlocked as exc:
+        emit(exc.details, fmt, show)
+        raise fail(exc) from None
+    ids = report.pop("ids", [])
+    if ids:
+        with guarded(), Progress(transient=True) as bar:
+            t = bar.add_task("locating and dispatching", total=len(ids))
+            report["dispatch"] = process_ids(
+                session_factory(), ids, progress=lambda k, n: bar.update(t, completed=k)
+            )
+    emit(report, fmt, show)
+
+
 @import_app.command("staff")
 def import_staff_cmd(
     file: Annotated[Path, typer.Argument(help="CSV: unit_code,name[,role,phone,valid_from]")],
@@ -721,6 +781,95 @@ def levels_load(
             raise GridGovError(f"{file}: not a valid levels file: {exc}", code="invalid_input") from exc
     run_tx(lambda s: save_levels(s, levels))
     out.print(f"levels: {', '.join(levels.names)}")
+
+
+# ----------------------------------------------------------------------------- keys / petitions
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="who uses it: 12345-dispatcher, open311-client ...")],
+    role: Annotated[list[str] | None, typer.Option(help="role(s) of the key (default operator)")] = None,
+) -> None:
+    """Create an API key; it is printed once (only its hash is stored)."""
+    from grid.db.petitions import create_key
+
+    key = run_tx(lambda s: create_key(s, name, role or ["operator"])[0])
+    out.print(f"key for {name} (shown once, keep it safe):")
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The keys: name, prefix, roles, created, revoked."""
+    from sqlalchemy import select
+
+    from grid.db.models import ApiKey
+
+    def rows(s: Any) -> list[tuple[Any, ...]]:
+        return [
+            (k.name, k.prefix, k.roles, k.created_at, k.revoked_at)
+            for k in s.scalars(select(ApiKey).order_by(ApiKey.name))
+        ]
+
+    for name, prefix, roles, created, revoked in run_tx(rows):
+        state = f"revoked {revoked:%Y-%m-%d}" if revoked else "active"
+        out.print(f"{name:30} {prefix}…  {','.join(roles):12} {created:%Y-%m-%d}  {state}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
+    """Revoke a key at once."""
+    from grid.db.petitions import revoke_key
+
+    run_tx(lambda s: revoke_key(s, name))
+    out.print(f"revoked {name}")
+
+
+@petitions_app.command("process")
+def petitions_process(
+    limit: Annotated[int, typer.Option(help="at most this many")] = 10_000,
+) -> None:
+    """Locate and dispatch petitions left 'received' (e.g. by a crash after intake)."""
+    from grid.db.petitions import process_pending
+
+    n = run_tx(lambda s: process_pending(s, limit=limit))
+    out.print(f"processed {n} petition(s)")
+
+
+@petitions_app.command("anonymise")
+def petitions_anonymise(
+    older_than: Annotated[int, typer.Option("--older-than", help="months; petitions received before")],
+) -> None:
+    """Retention: delete the contact, mask digit runs in the text and drop the free address of
+    petitions older than N months (location, cell and outcome stay for statistics)."""
+    from grid.db.petitions import anonymise
+
+    n = run_tx(lambda s: anonymise(s, older_than_months=older_than))
+    out.print(f"anonymised {n} petition(s) older than {older_than} month(s)")
+
+
+@app.command("scores")
+def scores_cmd(
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    level: Annotated[str, typer.Option(help="cell, community, street, district or department")] = "street",
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the table as CSV here")] = None,
+    top: Annotated[int, typer.Option(help="rows to print")] = 20,
+) -> None:
+    """The three rates (response, resolution, satisfaction) per unit for a month, ranked."""
+    from grid.db.scores import month_scores
+    from grid.scores import to_csv
+
+    df, meta = run_tx(lambda s: month_scores(s, level=level, month=month))
+    if csv_out is not None:
+        csv_out.write_text(to_csv(df), encoding="utf-8")
+        out.print(f"wrote {csv_out}")
+    out.print(f"{meta['month']} {level}: {meta['petitions']} petitions (as of {meta['as_of'][:16]})")
+    pct = lambda v: "   -" if v != v else f"{100 * v:5.1f}%"  # noqa: E731
+    for r in df.head(top).itertuples():
+        out.print(
+            f"{r.rank:4} {r.code:16} n={r.petitions:<6} resp {pct(r.response_rate)} "
+            f"res {pct(r.resolution_rate)} sat {pct(r.satisfaction_rate)} comp {pct(r.composite)}",
+            highlight=False,
+        )
 
 
 # ----------------------------------------------------------------------------- catalogue

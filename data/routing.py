@@ -36,6 +36,8 @@ from grid.routing import GOV_KIND
 
 __all__ = [
     "CATEGORIES_PATH",
+    "CITY_HOTLINE_KIND",
+    "CITY_RULES",
     "DISTRICT_RULES",
     "STREET_RULES",
     "build_routing",
@@ -192,6 +194,41 @@ STREET_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# City-level departments: they answer petitions that need no place (most consultations: 社保政策咨询,
+# 入学政策咨询 ...), routed by category alone on the chain ``[city_code]``. {c}: the city's name.
+_CITY_KINDS: dict[str, tuple[str, str]] = {
+    "12345": ("{c}12345市民服务热线", "The city hotline itself: answers placeless consultations directly"),
+    "scjg": ("{c}市场监督管理局", "Market regulation bureau (city)"),
+    "jtw": ("{c}交通委员会", "Transport commission (city)"),
+    "zjw": ("{c}住房和城乡建设委员会", "Housing and urban-rural development commission (city)"),
+    "wjw": ("{c}卫生健康委员会", "Health commission (city)"),
+    "gaj": ("{c}公安局", "Public security bureau (city)"),
+    "rsj": ("{c}人力资源和社会保障局", "Human resources and social security bureau (city)"),
+    "jw": ("{c}教育委员会", "Education commission (city)"),
+    "mzj": ("{c}民政局", "Civil affairs bureau (city)"),
+    "zwfw": ("{c}政务服务和数据管理局", "Government services and data administration (city)"),
+}
+CITY_HOTLINE_KIND = "12345"
+
+# Placeless categories -> city department kind. A placeless category without a rule falls back to the
+# hotline itself (``{city}-12345``), never to a district: there is no place to say which district.
+CITY_RULES: dict[str, str] = {
+    "HL0106": "scjg",
+    "HL0202": "jtw",
+    "HL0307": "zjw",
+    "HL0404": "wjw",
+    "HL0604": "jtw",
+    "HL0606": "jtw",
+    "HL0704": "gaj",
+    "HL0803": "rsj",
+    "HL0804": "rsj",
+    "HL0901": "jw",
+    "HL1403": "mzj",
+    "HL15": "zwfw",
+    "HL1501": "zwfw",
+}
+
+
 def department_kinds() -> list[dict[str, str]]:
     """The department kinds: ``kind`` (code suffix), ``level`` (district | street), ``name_template``
     and ``name_en``. The district government (``gov``) is the fallback owner."""
@@ -222,11 +259,13 @@ def build_routing(
     districts: Sequence[tuple[str, str]],
     streets: Sequence[tuple[str, str, str]],
     categories: Iterable[Mapping[str, Any]] | Mapping[str, Any],
+    city: tuple[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Departments and routing rules for ``districts`` [(code, name)] and ``streets``
     [(code, name, district_code)], for the given categories (rows with code / parent_code, or the
     categories.json document). Rules are made only for categories present in ``categories``.
-    Output is sorted and deterministic."""
+    With ``city`` (code, name), also the city departments and the rules of placeless categories on
+    unit ``city[0]`` (see :data:`CITY_RULES`). Output is sorted and deterministic."""
     cats = list(categories["categories"]) if isinstance(categories, Mapping) else list(categories)
     codes = {str(c["code"]) for c in cats}
     district_names: dict[str, str] = {}
@@ -287,6 +326,23 @@ def build_routing(
             if cat not in codes:
                 continue
             rules.extend(rules_for(cat, s_code, owner(lead), [owner(k) for k in co]))
+
+    if city is not None:
+        c_code, c_name = str(city[0]), str(city[1])
+        for kind, (tpl, en) in _CITY_KINDS.items():
+            departments.append(
+                {
+                    "code": f"{c_code}-{kind}",
+                    "name": tpl.format(c=c_name),
+                    "name_en": en,
+                    "kind": kind,
+                    "level": "city",
+                    "unit_code": c_code,
+                }
+            )
+        for cat, kind in CITY_RULES.items():
+            if cat in codes:
+                rules.extend(rules_for(cat, c_code, f"{c_code}-{kind}", []))
 
     departments.sort(key=lambda d: d["code"])
     rules.sort(key=lambda r: (r["unit_code"], r["category_code"], r["role"] != "lead", r["department_code"]))

@@ -32,6 +32,20 @@ class Settings(BaseSettings):
     )
     near_boundary_m: float = Field(10.0, description="flag answers within this distance of a boundary")
     gap_tolerance_m: float = Field(50.0, description="a point in a gap goes to the nearest unit within this")
+    # The city: placeless petitions (most consultations) are routed on the chain [city_code].
+    city_code: str = Field("110000", description="GB/T 2260 code of the city (placeless routing)")
+    city_name: str = Field("北京市", description="name of the city, for its departments")
+    timezone: str = Field("Asia/Shanghai", description="local time of petitions, deadlines and months")
+    # Petitions (defaults from the draft DB11/T 2021-2022; configurable, not final).
+    time_limits: str = Field(
+        "urgent=2h,utilities=24h,general=7wd,complex=15wd",
+        description="time limit per urgency: Nh hours, Nd calendar days, Nwd working days",
+    )
+    holiday_file: str | None = Field(
+        None, description="JSON of extra holidays / make-up working days (years the library lacks)"
+    )
+    duplicate_radius_m: float = Field(250.0, description="an open petition of the same category this near")
+    duplicate_window_h: float = Field(72.0, description="... and received this many hours before is a me-too")
     host: str = "127.0.0.1"
     port: int = 8000
 

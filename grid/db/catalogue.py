@@ -30,6 +30,9 @@ def read_categories(path: Path = CATEGORIES) -> list[dict[str, Any]]:
 
 def load_catalogue(session: Session, date: dt.date, categories_path: Path = CATEGORIES) -> dict[str, int]:
     from data.routing import build_routing
+    from grid.config import get_settings
+
+    settings = get_settings()
 
     cats = read_categories(categories_path)
     districts = units_at(session, date, "district")
@@ -38,6 +41,7 @@ def load_catalogue(session: Session, date: dt.date, categories_path: Path = CATE
         [(r.code, r["name"]) for _, r in districts.iterrows()],
         [(r.code, r["name"], r.parent_code) for _, r in streets.iterrows()],
         cats,
+        city=(settings.city_code, settings.city_name),
     )
     session.execute(text("DELETE FROM routing_rule"))
     session.execute(text("DELETE FROM department"))

@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -274,3 +274,120 @@ class GazetteerPlace(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     source_datum: Mapped[str] = mapped_column(String(32), default="wgs84")
     import_id: Mapped[int | None] = mapped_column(ForeignKey("import_run.id"), nullable=True)
+
+
+class ApiKey(Base):
+    """A key for a system or person calling the petition API. Only the SHA-256 of the key is stored;
+    the key itself is shown once, when created."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    roles: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Petition(Base):
+    """A resident's petition (诉求): what was asked, where, who owns it, its clock and its outcome.
+
+    The reporter's contact is *not* here: it lives in :class:`PetitionContact`, read only by
+    the detail endpoint (masked) so that lists, maps and exports cannot leak it. ``ownership``
+    keeps the full ownership answer (status, candidates, rule) the dispatch was based on, for
+    later disputes. ``owner_chain`` lists the owner and its ancestors (cell → ... → district).
+    """
+
+    __tablename__ = "petition"
+    __table_args__ = (
+        Index("ix_petition_received", "received_at"),
+        Index("ix_petition_status", "status"),
+        Index("ix_petition_owner_chain", "owner_chain", postgresql_using="gin"),
+        Index("ix_petition_category_received", "category_code", "received_at"),
+        CheckConstraint(
+            "callback_satisfaction IS NULL OR callback_satisfaction IN "
+            "('satisfied', 'basically_satisfied', 'unsatisfied')",
+            name="ck_petition_satisfaction",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    source: Mapped[str] = mapped_column(String(128), default="")
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    channel: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(16))
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    urgency_requested: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    urgency: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    input_lon: Mapped[float | None] = mapped_column(nullable=True)
+    input_lat: Mapped[float | None] = mapped_column(nullable=True)
+    input_datum: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    location_status: Mapped[str] = mapped_column(String(16), default="pending")
+    location_method: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    geocode: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    ownership: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    candidates: Mapped[list[Any] | None] = mapped_column(JSONB, nullable=True)
+    owner_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    owner_chain: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    cell_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    community_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    street_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    district_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    building_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lead_department: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    co_departments: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    first_receiver: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    time_limit: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    calendar_covered: Mapped[bool] = mapped_column(Boolean, default=True)
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    callback_resolved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    callback_satisfaction: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    callback_none_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("petition.id"), nullable=True, index=True)
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    anonymised_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PetitionContact(Base):
+    """The reporter's contact, stored apart from the petition (privacy: see :class:`Petition`)."""
+
+    __tablename__ = "petition_contact"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petition.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    email: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class PetitionEvent(Base):
+    """One step of a petition's life: who did what, when, from which status to which, and why."""
+
+    __tablename__ = "petition_event"
+    __table_args__ = (Index("ix_petition_event_petition", "petition_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petition.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)

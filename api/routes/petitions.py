@@ -1,0 +1,319 @@
+"""Petitions: intake, triage, the lifecycle, lists, exports and the three-rate scores.
+
+Every endpoint here needs an API key (``X-API-Key``); ``gridgov keys create NAME`` makes one.
+The reporter's contact is returned by the detail endpoint only, masked (138****1234).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from api.deps import request_session
+from api.schemas import ErrorOut
+from grid.db import petitions as svc
+from grid.db.models import ApiKey
+from grid.errors import GridGovError
+from grid.lifecycle import ACTIONS
+
+log = logging.getLogger("gridgov.api")
+
+router = APIRouter(
+    tags=["petitions"],
+    responses={
+        400: {"model": ErrorOut},
+        401: {"model": ErrorOut},
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
+)
+
+
+class Unauthorized(GridGovError):
+    status = 401
+
+
+def key_from(request: Request, key: str | None) -> ApiKey:
+    if not key:
+        raise Unauthorized("this endpoint needs an API key (header X-API-Key)", code="api_key_required")
+    with request_session(request) as session:
+        row = svc.verify_key(session, key)
+        if row is None:
+            raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
+        session.expunge(row)
+    return row
+
+
+def require_key(
+    request: Request, x_api_key: Annotated[str | None, Header(description="an API key")] = None
+) -> ApiKey:
+    return key_from(request, x_api_key)
+
+
+KeyDep = Annotated[ApiKey, Depends(require_key)]
+
+
+class PetitionIn(BaseModel):
+    text: str = Field(min_length=1, max_length=svc.MAX_TEXT, description="what the resident said")
+    type: Literal["consultation", "help", "complaint", "report", "suggestion"] = "complaint"
+    category: str = Field(min_length=1, max_length=32, description="a code of the category catalogue")
+    urgency: Literal["urgent", "utilities", "general", "complex"] | None = Field(
+        None, description="raise the category's default class (never lowers it)"
+    )
+    channel: Literal["hotline", "app", "wechat", "grid_patrol"] = "hotline"
+    address: str | None = Field(None, max_length=500, description="free Chinese address, colloquial is fine")
+    lon: float | None = None
+    lat: float | None = None
+    datum: str | None = Field(None, description="required with lon/lat: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
+    received_at: dt.datetime | None = Field(None, description="default now; no offset = local time")
+    external_id: str | None = Field(
+        None, max_length=128, description="the sender's id: a retry is not a new one"
+    )
+    contact_name: str | None = Field(None, max_length=100)
+    contact_phone: str | None = Field(None, max_length=64)
+    contact_email: str | None = Field(None, max_length=200)
+
+
+class ActionIn(BaseModel):
+    note: str | None = Field(None, max_length=5000, description="reason, answer or remark")
+    actor: str | None = Field(None, max_length=100, description="the person acting (recorded with the key)")
+    owner_code: str | None = Field(None, max_length=32, description="redispatch / settle / locate: the owner")
+    duplicate_of: int | None = Field(None, description="merge: the petition this duplicates")
+    resolved: bool | None = Field(None, description="callback: did the resident say it was resolved")
+    satisfaction: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = None
+    none_reason: str | None = Field(None, max_length=500, description="callback: why none was possible")
+    lon: float | None = None
+    lat: float | None = None
+    datum: str | None = None
+    building_id: str | None = Field(None, max_length=64)
+
+
+def _actor(key: ApiKey, person: str | None) -> str:
+    return f"{key.name}:{person}" if person else key.name
+
+
+def intake(request: Request, data: dict[str, Any], actor: str, source: str) -> tuple[dict[str, Any], bool]:
+    """Commit the petition first, then locate and dispatch it; ``(petition, created)``."""
+    with request_session(request) as session:
+        p = svc.create(session, data, actor=actor, source=source)
+        replay = bool(p.__dict__.get("_replayed"))
+        pid = p.id
+    # committed: from here on the petition exists whatever happens
+    if not replay:
+        try:
+            with request_session(request) as session:
+                svc.process(session, session.get(svc.Petition, pid), actor="system")  # type: ignore[arg-type]
+        except Exception as exc:  # kept as 'received': `gridgov petitions process` retries it
+            log.exception("petition %s stays received: %s", pid, exc)
+    with request_session(request) as session:
+        return svc.get(session, pid), not replay
+
+
+@router.post("/v1/petitions", status_code=201)
+def create_petition(body: PetitionIn, request: Request, key: KeyDep) -> JSONResponse:
+    """Take in a petition: committed before the answer, then located (geocoder + ownership rules)
+    and dispatched to the lead department and co-handlers; a petition that needs a place and has
+    none waits as ``needs_location`` in the triage queue. A repeated ``external_id`` answers 200
+    with the petition already taken in."""
+    out, created = intake(request, body.model_dump(), _actor(key, None), key.name)
+    return JSONResponse(out, status_code=201 if created else 200)
+
+
+@router.get("/v1/petitions")
+def list_petitions(
+    request: Request,
+    key: KeyDep,
+    status: Annotated[str | None, Query(description="one status, e.g. dispatched")] = None,
+    unit: Annotated[str | None, Query(description="any unit of the owner chain (cell ... district)")] = None,
+    department: Annotated[str | None, Query(description="lead department code")] = None,
+    category: Annotated[str | None, Query()] = None,
+    overdue: Annotated[bool | None, Query(description="true: unanswered and past due now")] = None,
+    since: Annotated[dt.datetime | None, Query(description="received at or after")] = None,
+    until: Annotated[dt.datetime | None, Query(description="received before")] = None,
+    limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Petitions, newest first, without any reporter contact."""
+    with request_session(request) as session:
+        total, items = svc.list_petitions(
+            session,
+            status=status,
+            unit=unit,
+            department=department,
+            category=category,
+            overdue=overdue,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+EXPORT_FIELDS = (
+    "id",
+    "external_id",
+    "received_at",
+    "channel",
+    "type",
+    "category",
+    "urgency",
+    "status",
+    "address",
+    "lon",
+    "lat",
+    "owner_code",
+    "cell_code",
+    "community_code",
+    "street_code",
+    "district_code",
+    "lead_department",
+    "due_at",
+    "overdue",
+    "late",
+    "answered_at",
+    "closed_at",
+    "duplicate_of",
+)
+
+
+@router.get("/v1/petitions/export.csv", response_class=Response)
+def export_petitions(
+    request: Request,
+    key: KeyDep,
+    unit: Annotated[str | None, Query()] = None,
+    since: Annotated[dt.datetime | None, Query()] = None,
+    until: Annotated[dt.datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    """CSV export (UTF-8 with BOM, opens in Excel), no reporter contact and no text."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(EXPORT_FIELDS), extrasaction="ignore")
+    w.writeheader()
+    with request_session(request) as session:
+        offset = 0
+        while offset < limit:
+            _, items = svc.list_petitions(
+                session,
+                unit=unit,
+                since=since,
+                until=until,
+                limit=min(svc.MAX_PAGE, limit - offset),
+                offset=offset,
+            )
+            for it in items:
+                w.writerow(it)
+            if len(items) < svc.MAX_PAGE:
+                break
+            offset += len(items)
+    return Response(
+        "\ufeff" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="petitions.csv"'},
+    )
+
+
+@router.get("/v1/petitions/triage")
+def triage(
+    request: Request, key: KeyDep, limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100
+) -> dict[str, Any]:
+    """The triage queue: petitions that need a place and could not be placed, with candidates."""
+    with request_session(request) as session:
+        total, items = svc.list_petitions(session, status="needs_location", limit=limit)
+        for it in items:
+            p = session.get(svc.Petition, it["id"])
+            it["candidates"] = p.candidates if p is not None else []
+            it["geocode_status"] = ((p.geocode or {}).get("status")) if p is not None else None
+    return {"total": total, "items": items}
+
+
+@router.get("/v1/petitions/{pid}")
+def petition(request: Request, key: KeyDep, pid: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    """One petition: ownership answer, routing, deadline, callback; the contact masked."""
+    with request_session(request) as session:
+        return svc.get(session, pid)
+
+
+@router.get("/v1/petitions/{pid}/events")
+def petition_events(request: Request, key: KeyDep, pid: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    """Every transition: actor, time, from, to, note."""
+    with request_session(request) as session:
+        return {"id": pid, "events": svc.events(session, pid)}
+
+
+ACTION_PATTERN = "^(" + "|".join(a for a in ACTIONS if a != "dispatch") + ")$"
+
+
+@router.post("/v1/petitions/{pid}/{action}")
+def act(
+    request: Request,
+    key: KeyDep,
+    pid: Annotated[int, Path(ge=1)],
+    action: Annotated[
+        str,
+        Path(
+            pattern=ACTION_PATTERN,
+            description="; ".join(f"{a.name}: {a.label}" for a in ACTIONS.values() if a.name != "dispatch"),
+        ),
+    ],
+    body: ActionIn | None = None,
+) -> dict[str, Any]:
+    """Move a petition along its lifecycle; an action not allowed from its status answers 409
+    ``invalid_transition`` with the actions that are."""
+    data = (body or ActionIn()).model_dump()
+    with request_session(request) as session:
+        svc.transition(session, pid, str(action), data, actor=_actor(key, data.get("actor")))
+    with request_session(request) as session:
+        return svc.get(session, pid)
+
+
+@router.get("/v1/scores")
+def scores(
+    request: Request,
+    key: KeyDep,
+    month: Annotated[str, Query(description="YYYY-MM", pattern=r"^\d{4}-\d{2}$")],
+    level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
+    as_of: Annotated[dt.datetime | None, Query(description="judge as of this time (default now)")] = None,
+) -> dict[str, Any]:
+    """Response, resolution and satisfaction rates per unit (or department) for a month, ranked.
+    Definitions: docs/PETITIONS.md."""
+    from grid.db.scores import month_scores
+
+    with request_session(request) as session:
+        df, meta = month_scores(session, level=level, month=month, as_of=as_of)
+    return {**meta, "items": _records(df)}
+
+
+@router.get("/v1/scores.csv", response_class=Response)
+def scores_csv(
+    request: Request,
+    key: KeyDep,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+    level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
+    as_of: Annotated[dt.datetime | None, Query()] = None,
+) -> Response:
+    """The same scores as CSV."""
+    from grid.db.scores import month_scores
+    from grid.scores import to_csv
+
+    with request_session(request) as session:
+        df, _ = month_scores(session, level=level, month=month, as_of=as_of)
+    return Response(
+        "\ufeff" + to_csv(df),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="scores-{level}-{month}.csv"'},
+    )
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    import json
+
+    return list(json.loads(df.to_json(orient="records", force_ascii=False)))
