@@ -13,10 +13,6 @@ caps both endpoints alike. Loops are bounded in time and count and stop by thems
 from __future__ import annotations
 
 import http.client
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from typing import Any, Final
@@ -24,6 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from benchmarks._common import Row, check_size, print_table
+from benchmarks._server import ensure_sample, serve_api
 
 NAME: Final = "api"
 DESCRIPTION: Final = (
@@ -35,25 +32,6 @@ SIZES: Final[dict[str, dict[str, Any]]] = {
     "full": {"seconds": 10.0, "concurrency": 8},
 }
 MAX_REQUESTS: Final = 2_000_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ensure_sample() -> None:
-    from data.sample import SAMPLE_VALID_FROM, load_sample
-    from grid.db.engine import session_scope
-    from grid.db.store import units_at
-
-    with session_scope() as s:
-        have = len(units_at(s, SAMPLE_VALID_FROM, "grid"))
-    if have == 0:
-        from data.sample import BUILD_DIR
-
-        load_sample(BUILD_DIR)
 
 
 def _load(port: int, paths: list[str], seconds: float, concurrency: int) -> dict[str, float]:
@@ -94,44 +72,8 @@ def _load(port: int, paths: list[str], seconds: float, concurrency: int) -> dict
 
 def run(size: str) -> dict[str, Any]:
     cfg = SIZES[check_size(size)]
-    _ensure_sample()
-    from grid.config import get_settings
-
-    port = _free_port()
-    env = {**os.environ, "GRIDGOV_DATABASE_URL": get_settings().database_url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/ping")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("the API server did not start")
+    ensure_sample()
+    with serve_api() as port:
         rng = np.random.default_rng(12345)
         lon = rng.uniform(116.450, 116.480, 500)
         lat = rng.uniform(39.889, 39.903, 500)
@@ -142,12 +84,6 @@ def run(size: str) -> dict[str, Any]:
         first.read()
         trivial = _load(port, ["/ping"], cfg["seconds"], cfg["concurrency"])
         lookup = _load(port, paths, cfg["seconds"], cfg["concurrency"])
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
     rows = [
         Row("throughput", "req/s", lookup["rps"], "trivial /ping", trivial["rps"], "higher"),
         Row("latency p50", "ms", lookup["p50_ms"], "trivial /ping", trivial["p50_ms"], "lower"),

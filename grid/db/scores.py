@@ -18,11 +18,15 @@ COLUMNS = (
 )
 
 
-def month_frame(session: Session, month: str) -> pd.DataFrame:
-    """The petitions received in ``month`` (local time), with the columns the scores need."""
+def month_frame(session: Session, month: str, *, table: str = "petition") -> pd.DataFrame:
+    """The petitions received in ``month`` (local time), with the columns the scores need.
+
+    ``table``: another table with the same columns (the benchmarks' Beijing-size year)."""
+    if not table.isidentifier():
+        raise ValueError(f"not a table name: {table!r}")
     start, end = month_bounds(month)
     df = pd.read_sql_query(
-        text(f"SELECT {COLUMNS} FROM petition WHERE received_at >= :a AND received_at < :b"),
+        text(f"SELECT {COLUMNS} FROM {table} WHERE received_at >= :a AND received_at < :b"),
         session.connection(),
         params={"a": start, "b": end},
     )

@@ -1,0 +1,61 @@
+"""A real API server for the HTTP benchmarks: uvicorn (one worker) on a free loopback port."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_sample() -> None:
+    """Load the Beijing sample city into the configured database when it has no grid cells."""
+    from data.sample import BUILD_DIR, SAMPLE_VALID_FROM, load_sample
+    from grid.db.engine import session_scope
+    from grid.db.store import units_at
+
+    with session_scope() as s:
+        have = len(units_at(s, SAMPLE_VALID_FROM, "grid"))
+    if have == 0:
+        load_sample(BUILD_DIR)
+
+
+@contextmanager
+def serve_api(env: dict[str, str] | None = None, start_timeout: float = 60.0) -> Iterator[int]:
+    """Serve ``api.app:create_app`` against the configured database; yield the port; stop it after."""
+    from grid.config import get_settings
+
+    port = free_port()
+    full_env = {**os.environ, "GRIDGOV_DATABASE_URL": get_settings().database_url, **(env or {})}
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + start_timeout
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/ping")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the API server did not start")
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
