@@ -950,6 +950,12 @@ def demo(
         f"sample city: {report['units']} units, {report['errors']} validation error(s), "
         f"{report['warnings']} warning(s)"
     )
+    from api.demo import demo_key, tour
+
+    key = run_tx(demo_key)
+    with guarded():
+        tour(key, lambda m: out.print(m, highlight=False, markup=False))
+    out.print(f"development API key for the petition endpoints (header X-API-Key): [bold]{key}[/]")
     if serve_api:
         serve(host, port)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 SAMPLE_VALID_FROM = dt.date(2023, 6, 30)  # date of the NBS 2023 division codes
 BUILD_DIR = Path(__file__).resolve().parent / "build"  # git-ignored cache of generated layers
@@ -272,7 +273,61 @@ def load_sample(out_dir: Path | None = None, progress: Progress | None = None) -
         summary["staff"] = seed_staff(s)
     with session_scope() as s:
         summary["partition"] = partition_sample(s, say)
+    with session_scope() as s:
+        summary["petitions"] = load_sample_petitions(s, say)
     return summary
+
+
+PETITION_YEAR = 2025  # inside the sample boundaries' validity (from 2023-06-30) and the holiday tables
+PETITION_SOURCE = "gridgov sample petitions"
+PETITION_RATE = 0.5  # petitions per household and year (Beijing's real rate is about 2.4)
+
+
+def sample_petitions(
+    session: object, *, rate: float = PETITION_RATE
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The sample year of petitions for 双井 (deterministic) and the manifest of planted effects,
+    generated on the buildings and grid cells in the store."""
+    from sqlalchemy.orm import Session
+
+    from data.sample_petitions import generate_year
+    from grid.db.catalogue import read_categories
+    from grid.db.store import buildings_at
+
+    assert isinstance(session, Session)
+    b = buildings_at(session, dt.date(PETITION_YEAR, 1, 1))
+    b = b[b["cell_code"].notna()].copy()
+    b["lon"], b["lat"] = b.geometry.x, b.geometry.y
+    cols = ["building_id", "address", "lon", "lat", "households", "community_code", "cell_code"]
+    return generate_year(pd.DataFrame(b[cols]), read_categories(), year=PETITION_YEAR, rate=rate)
+
+
+def load_sample_petitions(session: object, say: Progress) -> dict[str, object]:
+    """Load the sample year of petitions once (located and routed by the normal rules, with their
+    history) and write the planted effects to ``data/build/petitions/planted.json``."""
+    import json
+
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from grid.db.petition_bulk import bulk_load
+
+    assert isinstance(session, Session)
+    have = session.execute(
+        text("SELECT count(*) FROM petition WHERE source = :s"), {"s": PETITION_SOURCE}
+    ).scalar()
+    if have:
+        say(f"petitions: {have:,} sample petitions kept from an earlier run")
+        return {"petitions": int(have), "kept": True}
+    df, manifest = sample_petitions(session)
+    out = BUILD_DIR / "petitions"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "planted.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+    )
+    r = bulk_load(session, df, source=PETITION_SOURCE, progress=say)
+    say(f"petitions: {r['petitions']:,} sample petitions of {PETITION_YEAR} loaded {r['by_status']}")
+    return r
 
 
 def partition_sample(session: object, say: Progress) -> dict[str, object]:

@@ -199,3 +199,19 @@ def _check_geocode(r: dict[str, Any]) -> None:
 
 
 CHECKS["geocode"] = _check_geocode
+
+
+def _check_petitions(r: dict[str, Any]) -> None:
+    intake = r["intake"]
+    assert intake["ours"]["http"] == {"201": intake["n"]}  # every petition taken in
+    assert sum(intake["ours"]["status"].values()) == intake["n"]
+    assert set(intake["ours"]["status"]) <= {"dispatched", "merged", "needs_location"}
+    assert intake["ours"]["status"].get("dispatched", 0) > intake["n"] // 2
+    assert intake["ours"]["per_s"] > 0 and intake["plain_per_s"] > 0
+    sc = r["scores"]
+    assert sc["year_rows"] == r["params"]["n_year"] and 0 < sc["month_rows"] < sc["year_rows"]
+    assert sc["streets"] > 0 and sc["streets"] <= sc["group_by_streets"]
+    assert sc["petitions_match"]
+
+
+CHECKS["petitions"] = _check_petitions

@@ -26,9 +26,35 @@ _LOCK = threading.Lock()
 MAX_QUERY = 500
 
 
+_BREAKS: dict[tuple[str, int], list[dt.date]] = {}
+
+
+def _version(session: Session, url: str, gen: int, date: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The interval of dates on which the gazetteer and the building bindings read the same as on
+    ``date`` (between two of their validity breakpoints): one cached gazetteer serves all of it,
+    so petitions of a whole year do not rebuild it day by day."""
+    import bisect
+
+    breaks = _BREAKS.get((url, gen))
+    if breaks is None:
+        rows = session.execute(
+            text(
+                "SELECT valid_from FROM gazetteer_place UNION SELECT valid_to FROM gazetteer_place "
+                "WHERE valid_to IS NOT NULL UNION SELECT valid_from FROM building_cell "
+                "UNION SELECT valid_to FROM building_cell WHERE valid_to IS NOT NULL"
+            )
+        ).scalars()
+        breaks = sorted(set(rows))
+        with _LOCK:
+            _BREAKS[(url, gen)] = breaks
+    i = bisect.bisect_right(breaks, date)
+    return (breaks[i - 1] if i else None, breaks[i] if i < len(breaks) else None)
+
+
 def load_gazetteer(session: Session, date: dt.date) -> Gazetteer:
     url = str(session.get_bind().engine.url)
-    key = (url, _generation(session), date)
+    gen = _generation(session)
+    key = (url, gen, _version(session, url, gen, date))
     with _LOCK:
         g = _CACHE.get(key)
         if g is not None:

@@ -17,16 +17,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grid.config import get_settings
-from grid.db.models import Category, Petition, PetitionContact, PetitionEvent
+from grid.db.models import Category, Petition
 from grid.db.petitions import LEVEL_COLUMNS, calendar, limits, tz
 from grid.deadlines import effective_urgency
 from grid.errors import GridGovError, ImportBlocked
-
-CHUNK = 2000
 
 
 def _ts(v: Any) -> dt.datetime | None:
@@ -86,6 +84,20 @@ def bulk_load(
     bad = sorted(set(df["category"]) - set(cats))
     if bad:
         raise ImportBlocked(f"unknown categories {bad[:5]}", code="invalid_rows", details={"unknown": bad})
+    replayed = 0
+    if "external_id" in df.columns:
+        ids = [str(x) for x in df["external_id"].dropna().unique()]
+        known: set[str] = set()
+        for j in range(0, len(ids), 10_000):
+            known |= set(
+                session.scalars(
+                    select(Petition.external_id).where(Petition.external_id.in_(ids[j : j + 10_000]))
+                )
+            )
+        if known:
+            keep = ~df["external_id"].astype(str).isin(known)
+            replayed = int((~keep).sum())
+            df = df[keep.to_numpy()].reset_index(drop=True)
     received = pd.to_datetime(df["received_at"])
     if received.dt.tz is None:
         received = received.dt.tz_localize(tz())
@@ -262,25 +274,100 @@ def bulk_load(
         if i % 5000 == 0:
             say(f"petitions: located {i:,} of {len(df):,}")
     say(f"petitions: writing {len(rows):,}")
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        payload = [{kk: vv for kk, vv in x.items() if kk != "_contact"} for x in chunk]
-        ids = list(
-            session.scalars(insert(Petition).returning(Petition.id, sort_by_parameter_order=True), payload)
-        )
-        contacts = [
-            {"petition_id": pid, "name": x["_contact"][0], "phone": x["_contact"][1]}
-            for pid, x in zip(ids, chunk, strict=True)
-            if any(x["_contact"])
-        ]
-        if contacts:
-            session.execute(insert(PetitionContact), contacts)
-        session.execute(
-            insert(PetitionEvent),
-            [e for pid, x in zip(ids, chunk, strict=True) for e in _events(pid, x, actor)],
-        )
+    _copy(session, rows, actor)
     session.flush()
-    return {"petitions": len(rows), "by_status": counts, "distinct_addresses": len(geocoded)}
+    return {
+        "petitions": len(rows),
+        "replayed": replayed,
+        "by_status": counts,
+        "distinct_addresses": len(geocoded),
+    }
+
+
+PETITION_COLUMNS = (
+    "id",
+    "external_id",
+    "token",
+    "source",
+    "received_at",
+    "updated_at",
+    "channel",
+    "type",
+    "category_code",
+    "urgency_requested",
+    "urgency",
+    "text",
+    "address",
+    "input_lon",
+    "input_lat",
+    "input_datum",
+    "geom",
+    "status",
+    "location_status",
+    "location_method",
+    "geocode",
+    "ownership",
+    "candidates",
+    "owner_code",
+    "owner_chain",
+    "cell_code",
+    "community_code",
+    "street_code",
+    "district_code",
+    "building_id",
+    "lead_department",
+    "co_departments",
+    "routing",
+    "first_receiver",
+    "due_at",
+    "time_limit",
+    "calendar_covered",
+    "dispatched_at",
+    "accepted_at",
+    "answered_at",
+    "callback_at",
+    "callback_resolved",
+    "callback_satisfaction",
+    "callback_none_reason",
+    "closed_at",
+    "return_count",
+)
+JSON_COLUMNS = frozenset({"geocode", "ownership", "candidates", "co_departments", "routing"})
+EVENT_COLUMNS = ("petition_id", "at", "actor", "action", "from_status", "to_status", "note", "data")
+
+
+def _copy(session: Session, rows: list[dict[str, Any]], actor: str) -> None:
+    """Write petitions, contacts and events with COPY (ids drawn from the table's sequence first)."""
+    from psycopg.types.json import Jsonb
+
+    conn = session.connection().connection.driver_connection
+    assert conn is not None
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('petition', 'id')) FROM generate_series(1, %s)",
+            (len(rows),),
+        )
+        ids = [int(r[0]) for r in cur.fetchall()]
+        for pid, x in zip(ids, rows, strict=True):
+            x["id"] = pid
+        with cur.copy(f"COPY petition ({', '.join(PETITION_COLUMNS)}) FROM STDIN") as cp:
+            for x in rows:
+                cp.write_row(
+                    [
+                        Jsonb(x.get(c)) if c in JSON_COLUMNS and x.get(c) is not None else x.get(c)
+                        for c in PETITION_COLUMNS
+                    ]
+                )
+        with cur.copy("COPY petition_contact (petition_id, name, phone) FROM STDIN") as cp:
+            for x in rows:
+                if any(x["_contact"]):
+                    cp.write_row([x["id"], x["_contact"][0], x["_contact"][1]])
+        with cur.copy(f"COPY petition_event ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as cp:
+            for x in rows:
+                for e in _events(x["id"], x, actor):
+                    cp.write_row(
+                        [Jsonb(e[c]) if c == "data" and e[c] is not None else e[c] for c in EVENT_COLUMNS]
+                    )
 
 
 def _events(pid: int, x: dict[str, Any], actor: str) -> list[dict[str, Any]]:
