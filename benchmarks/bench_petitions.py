@@ -130,7 +130,7 @@ def _plain_insert(bodies: list[dict[str, Any]]) -> float:
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TEMP TABLE plain_petition (LIKE petition INCLUDING DEFAULTS)")
         conn.execute("ALTER TABLE plain_petition ADD COLUMN phone text")
-        conn.execute("CREATE SEQUENCE plain_seq")
+        conn.execute("CREATE TEMP SEQUENCE plain_seq")
         conn.commit()
         t0 = time.perf_counter()
         with conn.cursor() as cur:
@@ -257,7 +257,7 @@ def _scores(cfg: dict[str, Any]) -> dict[str, Any]:
         counts = s.execute(
             text(
                 f"SELECT street_code, count(*) FROM {YEAR_TABLE} WHERE received_at >= :a AND received_at < :b "
-                "GROUP BY street_code"
+                "AND street_code IS NOT NULL AND NOT merged GROUP BY street_code"
             ),
             {"a": a, "b": b},
         ).all()

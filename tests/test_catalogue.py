@@ -23,9 +23,10 @@ def test_catalogue_loads_for_the_units_in_force_and_is_idempotent(session: Sessi
     again = load_catalogue(session, D0)
     assert again == counts
     assert session.scalar(select(func.count()).select_from(Category)) == counts["categories"]
-    # departments of each place: the district's and every street's own offices
+    # departments of each place: the city's (placeless consultations), the district's and every
+    # street's own offices
     units = set(session.scalars(select(Department.unit_code)).all())
-    assert units == {"110105", *STREETS}
+    assert units == {"110000", "110105", *STREETS}
     assert session.scalar(select(func.count()).select_from(RoutingRule)) == counts["rules"]
     schemes = set(session.scalars(select(Category.scheme)).all())
     assert {"12345", "cjt214_event", "cjt214_component"} <= schemes
