@@ -29,7 +29,6 @@ def demo_key(session: Any) -> str:
 def tour(key: str, say: Callable[[str], None], database_url: str | None = None) -> dict[str, Any]:
     """Post one petition and follow it; returns what was seen (also printed through ``say``)."""
     import datetime as dt
-
     import warnings
 
     with warnings.catch_warnings():  # starlette's note about httpx versions is not for demo users

@@ -25,7 +25,6 @@ import time
 from typing import Any, Final
 
 import numpy as np
-import pandas as pd
 
 from benchmarks._common import Row, check_size, print_table
 from benchmarks._server import ensure_sample, serve_api
@@ -174,6 +173,9 @@ def _intake(cfg: dict[str, Any]) -> dict[str, Any]:
 def _ensure_year(n: int, n_cells: int) -> dict[str, Any]:
     """The city-size year in table ``bench_petition_year`` (generated and loaded once; cached)."""
     import psycopg
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     from data.sample_petitions import default_cache_dir, generate_city, synthetic_cells
@@ -218,12 +220,12 @@ def _ensure_year(n: int, n_cells: int) -> dict[str, Any]:
         pf = pq.ParquetFile(path)
         with conn.cursor() as cur:
             for batch in pf.iter_batches(batch_size=500_000, columns=cols):
-                df = batch.to_pandas()
                 # a merged duplicate points at another petition (here: the one before it)
-                df["duplicate_of"] = pd.array(np.where(df["merged"], df["id"] - 1, 0), dtype="Int64")
-                df.loc[~df["merged"], "duplicate_of"] = pd.NA
-                buf = io.StringIO()
-                df.to_csv(buf, index=False, header=False)
+                merged = batch.column("merged")
+                dup = pc.if_else(merged, pc.subtract(batch.column("id"), 1), pa.scalar(None, pa.int64()))
+                table = pa.Table.from_batches([batch]).append_column("duplicate_of", dup)
+                buf = io.BytesIO()
+                pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
                 buf.seek(0)
                 with cur.copy(
                     f"COPY {YEAR_TABLE} (id, received_at, due_at, answered_at, status, merged, callback_resolved, "

@@ -106,14 +106,14 @@ def intake(request: Request, data: dict[str, Any], actor: str, source: str) -> t
         p = svc.create(session, data, actor=actor, source=source)
         replay = bool(p.__dict__.get("_replayed"))
         pid = p.id
-    # committed: from here on the petition exists whatever happens
-    if not replay:
-        try:
-            with request_session(request) as session:
-                svc.process(session, session.get(svc.Petition, pid), actor="system")  # type: ignore[arg-type]
-        except Exception as exc:  # kept as 'received': `gridgov petitions process` retries it
-            log.exception("petition %s stays received: %s", pid, exc)
-    with request_session(request) as session:
+        session.commit()  # from here on the petition exists whatever happens
+        if not replay:
+            try:
+                svc.process(session, p, actor="system")
+                session.commit()
+            except Exception as exc:  # kept as 'received': `gridgov petitions process` retries it
+                session.rollback()
+                log.exception("petition %s stays received: %s", pid, exc)
         return svc.get(session, pid), not replay
 
 
