@@ -58,6 +58,7 @@ __all__ = [
     "ScoreWeights",
     "compute_scores",
     "month_bounds",
+    "rate_counts",
     "to_csv",
 ]
 
@@ -234,7 +235,32 @@ def compute_scores(
         index=pop.index,
     )
     counts = flags.groupby("code", sort=True).sum().astype("int64")
-    out = counts.reset_index()
+    return rate_counts(counts.reset_index(), weights)
+
+
+COUNT_COLUMNS: tuple[str, ...] = (
+    "petitions",
+    "due",
+    "on_time",
+    "overdue_open",
+    "callbacks",
+    "resolved_yes",
+    "rated",
+    "satisfied",
+    "basically_satisfied",
+    "unsatisfied",
+)
+
+
+def rate_counts(counts: pd.DataFrame, weights: ScoreWeights = ScoreWeights()) -> pd.DataFrame:
+    """Rates, composite and rank from per-unit counts (``code`` and :data:`COUNT_COLUMNS`, as
+    :func:`compute_scores` counts them, or as the store counts them in SQL)."""
+    missing = [c for c in ("code", *COUNT_COLUMNS) if c not in counts.columns]
+    if missing:
+        raise InputError(f"count table lacks column(s) {missing}", code="missing_columns")
+    out = counts.copy()
+    for c in COUNT_COLUMNS:
+        out[c] = out[c].astype("int64")
     out["response_rate"] = _rate(out["on_time"], out["due"])
     out["resolution_rate"] = _rate(out["resolved_yes"], out["callbacks"])
     out["satisfaction_rate"] = _rate(

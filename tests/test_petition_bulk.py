@@ -85,3 +85,62 @@ def test_bulk_load_locates_routes_and_keeps_history(session: Session, tmp_path: 
     # loading the same file again adds nothing
     again = bulk_load(session, df, source="history")
     assert again["petitions"] == 0 and again["replayed"] == 4
+
+
+def test_sql_counts_agree_with_the_pandas_definition(session: Session, tmp_path: Path) -> None:
+    import numpy as np
+
+    from grid.db.scores import month_counts, month_frame
+    from grid.scores import COUNT_COLUMNS, compute_scores
+
+    _world(session, tmp_path)
+    load_catalogue(session, D0)
+    rng = np.random.default_rng(4)
+    n = 300
+    received = [t("2023-06-01") + pd.Timedelta(minutes=int(m)) for m in rng.integers(-3 * 1440, 33 * 1440, n)]
+    answered = [
+        r + pd.Timedelta(hours=float(h)) if rng.random() < 0.8 else pd.NaT
+        for r, h in zip(received, rng.exponential(120, n), strict=True)
+    ]
+    cb = [bool(rng.random() < 0.8) if a is not pd.NaT and rng.random() < 0.7 else None for a in answered]
+    sat = [
+        str(rng.choice(["satisfied", "basically_satisfied", "unsatisfied"])) if c is not None else None
+        for c in cb
+    ]
+    cats = rng.choice(["HL1006", "HL0502", "HL0206", "HL0803"], n)
+    df = pd.DataFrame(
+        {
+            "external_id": [f"R{i}" for i in range(n)],
+            "received_at": received,
+            "channel": "hotline",
+            "type": ["consultation" if c == "HL0803" else "complaint" for c in cats],
+            "category": cats,
+            "urgency": None,
+            "text": "x",
+            "address": None,
+            "lon": rng.uniform(116.401, 116.499, n),
+            "lat": rng.uniform(39.851, 39.949, n),
+            "datum": "wgs84",
+            "accepted_at": answered,
+            "resolved_at": answered,
+            "callback_at": [a if c is not None else pd.NaT for a, c in zip(answered, cb, strict=True)],
+            "closed_at": pd.NaT,
+            "callback_resolved": cb,
+            "callback_satisfaction": sat,
+            "callback_none_reason": None,
+            "final_status": [
+                "callback" if c is not None else ("resolved" if a is not pd.NaT else "accepted")
+                for a, c in zip(answered, cb, strict=True)
+            ],
+        }
+    )
+    bulk_load(session, df, source="random")
+    frame = month_frame(session, "2023-06")
+    for as_of in (t("2023-06-20"), t("2023-08-01")):
+        for level in ("cell", "community", "street", "district", "department"):
+            sql = month_counts(session, level=level, month="2023-06", as_of=as_of.to_pydatetime())
+            ref = compute_scores(frame, level=level, month="2023-06", as_of=as_of.to_pydatetime())
+            a = sql.sort_values("code").reset_index(drop=True)[["code", *COUNT_COLUMNS]]
+            b = ref.sort_values("code").reset_index(drop=True)[["code", *COUNT_COLUMNS]]
+            assert len(a) > 0
+            pd.testing.assert_frame_equal(a, b, check_dtype=False)

@@ -9,7 +9,8 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from grid.scores import ScoreWeights, compute_scores, month_bounds
+from grid.errors import InputError
+from grid.scores import COUNT_COLUMNS, ScoreWeights, month_bounds, rate_counts
 
 COLUMNS = (
     "id, received_at, due_at, answered_at, status, (duplicate_of IS NOT NULL OR status = 'merged') AS merged, "
@@ -35,6 +36,51 @@ def month_frame(session: Session, month: str, *, table: str = "petition") -> pd.
     return df
 
 
+LEVEL_COLUMN = {
+    "cell": "cell_code",
+    "community": "community_code",
+    "street": "street_code",
+    "district": "district_code",
+    "department": "lead_department",
+}
+
+
+def month_counts(
+    session: Session, *, level: str, month: str, as_of: dt.datetime, table: str = "petition"
+) -> pd.DataFrame:
+    """The per-unit counts of :func:`grid.scores.compute_scores`, counted by PostgreSQL in one
+    ``GROUP BY`` over the month (the same definitions, tested to agree): only the counts leave the
+    database, not the month's petitions."""
+    if level not in LEVEL_COLUMN:
+        raise InputError(
+            f"unknown level {level!r}; expected one of {list(LEVEL_COLUMN)}", code="unknown_level"
+        )
+    if not table.isidentifier():
+        raise ValueError(f"not a table name: {table!r}")
+    start, end = month_bounds(month)
+    col = LEVEL_COLUMN[level]
+    answered = "(answered_at IS NOT NULL AND answered_at <= :t)"
+    overdue = f"(NOT {answered} AND due_at < :t)"
+    sql = f"""
+        SELECT {col} AS code, count(*) AS petitions,
+          count(*) FILTER (WHERE {answered} OR {overdue}) AS due,
+          count(*) FILTER (WHERE {answered} AND answered_at <= due_at) AS on_time,
+          count(*) FILTER (WHERE {overdue}) AS overdue_open,
+          count(callback_resolved) AS callbacks,
+          count(*) FILTER (WHERE callback_resolved) AS resolved_yes,
+          count(callback_satisfaction) AS rated,
+          count(*) FILTER (WHERE callback_satisfaction = 'satisfied') AS satisfied,
+          count(*) FILTER (WHERE callback_satisfaction = 'basically_satisfied') AS basically_satisfied,
+          count(*) FILTER (WHERE callback_satisfaction = 'unsatisfied') AS unsatisfied
+        FROM {table}
+        WHERE received_at >= :a AND received_at < :b AND duplicate_of IS NULL AND status <> 'merged'
+          AND {col} IS NOT NULL
+        GROUP BY {col} ORDER BY {col}"""
+    rows = session.execute(text(sql), {"a": start, "b": end, "t": as_of}).mappings().all()
+    cols = ["code", *COUNT_COLUMNS]
+    return pd.DataFrame([dict(r) for r in rows], columns=cols)
+
+
 def month_scores(
     session: Session,
     *,
@@ -47,13 +93,13 @@ def month_scores(
     from grid.db.petitions import now, parse_time
 
     t = parse_time(as_of, "as_of") if as_of is not None else now()
-    df = month_frame(session, month)
-    out = compute_scores(df, level=level, month=month, as_of=t, weights=weights or ScoreWeights())
+    counts = month_counts(session, level=level, month=month, as_of=t)
+    out = rate_counts(counts, weights or ScoreWeights())
     meta = {
         "month": month,
         "level": level,
         "as_of": t.isoformat(),
-        "petitions": len(df),
+        "petitions": int(counts["petitions"].sum()),
         "definitions": "docs/PETITIONS.md#scores",
     }
     return out, meta
