@@ -553,12 +553,22 @@ def test_to_metric_area_and_cache() -> None:
     # 0.01 x 0.01 degree square in Beijing: geodesic area vs Gauss-Kruger CM 117E (scale 1 at CM)
     square = Polygon([(116.90, 39.90), (116.91, 39.90), (116.91, 39.91), (116.90, 39.91)])
     geodesic_area = abs(GEOD.geometry_area_perimeter(square)[0])
-    datum_mod._transformer.cache_clear()
+    datum_mod._TRANSFORMERS.__dict__.clear()
     projected = to_metric([square], metric_crs_for(116.9, 39.9))
     assert projected[0].area == pytest.approx(geodesic_area, rel=1e-4)
+    first = datum_mod._TRANSFORMERS.by_pair.copy()
     to_metric(gpd.GeoSeries([square], crs=4326), 4548)
-    info = datum_mod._transformer.cache_info()
-    assert info.misses == 1 and info.hits == 1
+    assert datum_mod._TRANSFORMERS.by_pair == first and len(first) == 1  # reused, not rebuilt
+    # another thread gets its own transformer (pyproj transformers are per-thread)
+    import threading
+
+    seen: list[object] = []
+    th = threading.Thread(
+        target=lambda: (to_metric([square], 4548), seen.append(datum_mod._TRANSFORMERS.by_pair))
+    )
+    th.start()
+    th.join()
+    assert seen and next(iter(seen[0].values())) is not next(iter(first.values()))
     with pytest.raises(DatumError, match="not a projected"):
         to_metric([square], 4490)
     with pytest.raises(CoordinateRangeError, match="projected metres"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -287,9 +286,17 @@ def build_index(session: Session, date: dt.date, generation: int = 0) -> Jurisdi
     )
 
 
-@functools.lru_cache(maxsize=16)
+_TRANSFORMERS = threading.local()
+
+
 def _metric_transformer(epsg: int) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+    """One transformer per thread and CRS: a pyproj Transformer is not thread-safe, and one made in
+    another thread re-initialises its PROJ context on every call (tens of ms each)."""
+    cache = _TRANSFORMERS.__dict__.setdefault("by_epsg", {})
+    t = cache.get(epsg)
+    if t is None:
+        t = cache[epsg] = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+    return t
 
 
 def _to_metric_xy(epsg: int, lon: float, lat: float) -> tuple[float, float]:
