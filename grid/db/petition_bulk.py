@@ -35,7 +35,7 @@ def _ts(v: Any) -> dt.datetime | None:
         return None
     if t.tzinfo is None:
         t = t.tz_localize(tz())
-    return t.to_pydatetime()
+    return t.floor("us").to_pydatetime()
 
 
 def _val(v: Any) -> Any:
