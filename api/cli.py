@@ -54,6 +54,8 @@ keys_app = typer.Typer(help="API keys for systems calling the petition API.", no
 petitions_app = typer.Typer(
     help="Petitions: finish interrupted dispatches, retention, sample year.", no_args_is_help=True
 )
+maps_app = typer.Typer(help="Map pages as static files that open from disk.", no_args_is_help=True)
+app.add_typer(maps_app, name="maps")
 app.add_typer(keys_app, name="keys")
 app.add_typer(petitions_app, name="petitions")
 
@@ -870,6 +872,69 @@ def scores_cmd(
             f"res {pct(r.resolution_rate)} sat {pct(r.satisfaction_rate)} comp {pct(r.composite)}",
             highlight=False,
         )
+
+
+@maps_app.command("export")
+def maps_export(
+    unit: Annotated[str, typer.Option(help="the unit's code (district, street, community or cell)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="directory to write (created)")],
+    depth: Annotated[int, typer.Option(help="also export this many levels of children (drill-down)")] = 1,
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="petitions received on or after this date"),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="petitions received before this date")
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option(help="only this category code (and its sub-categories)")
+    ] = None,
+) -> None:
+    """Write a unit's map page (index.html) and its children's pages, with the vendored assets, as
+    static files: they open from disk, offline. Address search needs the server and is off here."""
+    import shutil
+
+    from rich.progress import Progress
+
+    from api.routes.maps import build_unit_page
+    from grid.db.jurisdiction import get_index
+    from grid.db.mapdata import _descendants
+    from maps.offline import VENDOR_DIR
+
+    day = dt.date.today()
+
+    def job(s: Any) -> int:
+        idx = get_index(s, day)
+        if unit not in idx.units:
+            raise GridGovError(f"no unit {unit} in force today", code="unit_not_found")
+        levels = list(reversed(idx.levels))
+        top = levels.index(idx.units[unit][1])
+        wanted = set(levels[top : top + depth + 1])
+        codes = [c for lv, cs in _descendants(idx, unit).items() if lv in wanted for c in sorted(cs)]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(VENDOR_DIR, out_dir / "static" / "vendor", dirs_exist_ok=True)
+        with Progress(transient=True) as bar:
+            t = bar.add_task("map pages", total=len(codes))
+            for c in codes:
+                page = build_unit_page(
+                    s,
+                    c,
+                    since=_d(since),
+                    until=_d(until),
+                    category=category,
+                    href="{code}.html",
+                    base_url="static/vendor",
+                    api_base=None,
+                )
+                name = "index.html" if c == unit else f"{c}.html"
+                (out_dir / name).write_text(page, encoding="utf-8")
+                if c == unit:
+                    (out_dir / f"{c}.html").write_text(page, encoding="utf-8")
+                bar.update(t, advance=1)
+        return len(codes)
+
+    n = run_tx(job)
+    out.print(f"wrote {n} page(s) to {out_dir} (open {out_dir / 'index.html'})")
 
 
 # ----------------------------------------------------------------------------- catalogue

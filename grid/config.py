@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     )
     duplicate_radius_m: float = Field(250.0, description="an open petition of the same category this near")
     duplicate_window_h: float = Field(72.0, description="... and received this many hours before is a me-too")
+    # Maps: no basemap tiles unless configured (the gazetteer's roads and buildings are drawn instead).
+    map_tiles_url: str | None = Field(None, description="basemap URL template {z}/{x}/{y}; none = no tiles")
+    map_tiles_attribution: str | None = Field(None, description="attribution of the basemap tiles")
+    map_tiles_datum: str = Field("wgs84", description="datum of the tiles: wgs84 or gcj02 (AMap, Tencent)")
+    map_k_min: int = Field(3, description="cells with fewer petitions show no count")
     host: str = "127.0.0.1"
     port: int = 8000
 

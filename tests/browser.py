@@ -30,7 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 # schemes that are not network requests
-LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome-error"})
+LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome-error", "file"})
 
 
 def is_local(url: str) -> bool:

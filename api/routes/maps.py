@@ -1,0 +1,102 @@
+"""Map pages under ``/maps/``: an index of units and one interactive page per unit.
+
+Public: the pages show aggregated counts only (no petition text, no contact, no exact point; counts
+under ``GRIDGOV_MAP_K_MIN`` hidden). Every asset comes from ``/maps/static`` (no CDN).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import request_session
+
+router = APIRouter(tags=["maps"])
+
+LEVEL_NAMES = {"district": "区 districts", "street": "街道 streets"}
+
+
+def build_unit_page(
+    session: object,
+    code: str,
+    *,
+    at: dt.date | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    category: str | None = None,
+    href: str = "/maps/unit/{code}",
+    base_url: str | None = None,
+    api_base: str | None = "",
+) -> str:
+    """The HTML of one unit's page from the store (used by the API and by ``gridgov maps export``)."""
+    from grid.config import get_settings
+    from grid.db.mapdata import unit_page_data
+    from maps.offline import OFFLINE_PREFIX, tiles_config
+    from maps.pages import UnitPage, unit_page
+
+    s = get_settings()
+    data = unit_page_data(
+        session,  # type: ignore[arg-type]
+        code,
+        at=at,
+        since=since,
+        until=until,
+        category=category,
+        k_min=s.map_k_min,
+    )
+    page = UnitPage(**data, href=href, api_base=api_base, tiles=tiles_config(settings=s))
+    return unit_page(page, base_url=base_url or OFFLINE_PREFIX)
+
+
+@router.get("/maps/", response_class=HTMLResponse)
+def maps_index(
+    request: Request,
+    at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
+) -> HTMLResponse:
+    """The list of map pages: every district and street in force, each linking to its page."""
+    from grid.db.mapdata import units_for_index
+
+    with request_session(request) as session:
+        units = units_for_index(session, at or dt.date.today())
+    parts = [
+        "<!doctype html><html lang='zh'><head><meta charset='utf-8'><title>gridgov maps</title>",
+        "<style>body{font:14px sans-serif;margin:2em}li{margin:2px 0}a{text-decoration:none}</style></head><body>",
+        "<h1>gridgov 地图 maps</h1><p>每个单元一页：网格诉求密度、热力、边界、搜索、按周滑块。"
+        "One page per unit: complaint density per grid cell, heat, boundaries, search, weekly slider.</p>",
+    ]
+    by_parent: dict[str | None, list[dict[str, object]]] = {}
+    for u in units:
+        by_parent.setdefault(u["parent"] if u["level"] == "street" else None, []).append(u)
+    parts.append("<ul id='units'>")
+    for d in by_parent.get(None, []):
+        parts.append(
+            f"<li><a href='/maps/unit/{d['code']}'>{html.escape(str(d['name']))}</a> {d['code']}<ul>"
+        )
+        for st in by_parent.get(str(d["code"]), []):
+            parts.append(
+                f"<li><a href='/maps/unit/{st['code']}'>{html.escape(str(st['name']))}</a> {st['code']}</li>"
+            )
+        parts.append("</ul></li>")
+    parts.append("</ul></body></html>")
+    return HTMLResponse("".join(parts))
+
+
+@router.get("/maps/unit/{code}", response_class=HTMLResponse)
+def unit_map(
+    request: Request,
+    code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,32}$")],
+    at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
+    since: Annotated[dt.date | None, Query(description="petitions received on or after")] = None,
+    until: Annotated[dt.date | None, Query(description="petitions received before")] = None,
+    category: Annotated[
+        str | None, Query(pattern=r"^[0-9A-Za-z]{1,32}$", description="category code")
+    ] = None,
+) -> HTMLResponse:
+    """One unit's interactive map (boundaries, complaint density per grid cell, heat, search, weeks)."""
+    with request_session(request) as session:
+        page = build_unit_page(session, code, at=at, since=since, until=until, category=category)
+    return HTMLResponse(page)

@@ -1,0 +1,139 @@
+"""Server-side aggregation for map pages: pages stay small whatever the number of petitions.
+
+Pure (numpy, shapely, mapclassify): no database, no HTML.
+
+* :func:`heat_grid` bins points on a metric grid (default 50 m) and returns one weighted point per
+  non-empty bin, at the bin's centre: the page size grows with the area, not with the petitions,
+  and no reporter's location is ever drawn exactly.
+* :func:`simplify_coverage` simplifies a layer of polygons that tile each other with
+  ``shapely.coverage_simplify`` (topology-preserving: a shared edge is simplified once, so
+  neighbours still meet) and quantises coordinates to a grid, which keeps shared vertices shared.
+* :func:`classify` puts rates into classes with mapclassify (Fisher-Jenks by default).
+* :func:`suppress_small` hides counts of fewer than ``k`` petitions (privacy: a cell with one or two
+  petitions could point at a household).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from grid.errors import InputError
+
+__all__ = ["Classes", "classify", "heat_grid", "quantise", "simplify_coverage", "suppress_small"]
+
+M_PER_DEG_LAT = 111_320.0
+
+
+def heat_grid(
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    *,
+    cell_m: float = 50.0,
+    weights: npt.ArrayLike | None = None,
+    min_weight: float = 0.0,
+) -> list[list[float]]:
+    """``[[lat, lon, weight], ...]``: points binned on a ``cell_m`` grid (local equirectangular,
+    exact enough at city scale), one per non-empty bin at its centre, weights summed."""
+    x = np.asarray(lon, dtype="float64")
+    y = np.asarray(lat, dtype="float64")
+    if x.shape != y.shape:
+        raise InputError("lon and lat differ in length", code="invalid_input")
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype="float64")[ok]
+    if x.size == 0:
+        return []
+    lat0 = float(np.median(y))
+    dy = cell_m / M_PER_DEG_LAT
+    dx = cell_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 0.01))
+    ix = np.floor(x / dx).astype("int64")
+    iy = np.floor(y / dy).astype("int64")
+    key = ix * 4_000_003 + iy  # unique at city scale (|ix| < 2e6 for any longitude at >= 1 m)
+    uniq, inv = np.unique(key, return_inverse=True)
+    sums = np.bincount(inv, weights=w)
+    first = np.zeros(len(uniq), dtype="int64")
+    first[inv[::-1]] = np.arange(len(inv))[::-1]
+    cx = (ix[first] + 0.5) * dx
+    cy = (iy[first] + 0.5) * dy
+    keep = sums > min_weight
+    return [
+        [round(float(a), 6), round(float(b), 6), float(c)]
+        for a, b, c in zip(cy[keep], cx[keep], sums[keep], strict=True)
+    ]
+
+
+def quantise(geoms: Any, decimals: int = 5) -> Any:
+    """Round every coordinate to ``decimals`` (5: about 1 m). Equal vertices stay equal."""
+    return shapely.transform(np.asarray(geoms, dtype=object), lambda c: np.round(c, decimals))
+
+
+def simplify_coverage(geoms: Sequence[Any], tolerance_m: float = 5.0, decimals: int = 5) -> list[Any]:
+    """Simplify polygons that tile each other without opening gaps or overlaps between them."""
+    arr = np.asarray(list(geoms), dtype=object)
+    if arr.size == 0:
+        return []
+    lat0 = float(np.nanmean([g.centroid.y for g in arr[: min(len(arr), 200)]]))
+    tol = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 0.01))
+    try:
+        simple = shapely.coverage_simplify(arr, tol)
+    except shapely.errors.GEOSException:  # not a valid coverage (dirty input): simplify each alone
+        simple = shapely.simplify(arr, tol, preserve_topology=True)
+    out = quantise(simple, decimals)
+    return [shapely.make_valid(g) if not shapely.is_valid(g) else g for g in out]
+
+
+@dataclass(frozen=True)
+class Classes:
+    """Class breaks (upper bounds), the class of each value (-1: no value) and the colours."""
+
+    bins: list[float]
+    labels: list[int]
+    colours: list[str]
+    method: str
+
+    def colour(self, i: int) -> str | None:
+        return None if i < 0 else self.colours[i]
+
+
+# ColorBrewer YlOrRd, 3 to 7 classes
+_YLORRD = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"]
+
+
+def _palette(k: int) -> list[str]:
+    idx = np.linspace(0, len(_YLORRD) - 1, k).round().astype(int)
+    return [_YLORRD[i] for i in idx]
+
+
+def classify(values: Sequence[float | None], k: int = 5, method: str = "FisherJenks") -> Classes:
+    """Classes of the finite values by mapclassify (``FisherJenks``, ``Quantiles`` or
+    ``EqualInterval``); fewer distinct values than ``k`` give fewer classes."""
+    import mapclassify
+
+    v = np.array([np.nan if x is None else float(x) for x in values], dtype="float64")
+    finite = v[np.isfinite(v)]
+    labels = np.full(len(v), -1, dtype="int64")
+    if finite.size == 0:
+        return Classes([], labels.tolist(), [], method)
+    kk = max(1, min(k, len(np.unique(finite))))
+    if kk == 1:
+        labels[np.isfinite(v)] = 0
+        return Classes([float(finite.max())], labels.tolist(), _palette(1), method)
+    cls = getattr(mapclassify, method)
+    c = cls(finite, k=kk)
+    bins = [float(b) for b in c.bins]
+    labels[np.isfinite(v)] = np.asarray(c.yb, dtype="int64")
+    return Classes(bins, labels.tolist(), _palette(len(bins)), method)
+
+
+def suppress_small(count: int | None, k: int = 3) -> int | None:
+    """The count when at least ``k``, else None (not shown)."""
+    if count is None or count < k:
+        return None
+    return int(count)
