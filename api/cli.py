@@ -1021,6 +1021,8 @@ def demo(
     with guarded():
         tour(key, lambda m: out.print(m, highlight=False, markup=False))
     out.print(f"development API key for the petition endpoints (header X-API-Key): [bold]{key}[/]")
+    h, p = host or s.host, port or s.port
+    out.print(f"maps: http://{h}:{p}/maps/  (双井街道: http://{h}:{p}/maps/unit/110105016)")
     if serve_api:
         serve(host, port)
 
