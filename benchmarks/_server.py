@@ -22,8 +22,11 @@ def ensure_sample() -> None:
     """Load the Beijing sample city into the configured database when it has no grid cells."""
     from data.sample import BUILD_DIR, SAMPLE_VALID_FROM, load_sample
     from grid.db.engine import session_scope
+    from grid.config import get_settings
+    from grid.db.migrate import upgrade
     from grid.db.store import units_at
 
+    upgrade(get_settings().database_url, "head")  # a fresh database has no tables yet
     with session_scope() as s:
         have = len(units_at(s, SAMPLE_VALID_FROM, "grid"))
     if have == 0:

@@ -339,7 +339,7 @@ def partition_sample(session: object, say: Progress) -> dict[str, object]:
 
     assert isinstance(session, Session)
     cells = units_at(session, SAMPLE_VALID_FROM, "grid", parent_codes=None)
-    if not cells[cells["code"].str.startswith(SHUANGJING)].empty:
+    if len(cells) and cells["code"].astype(str).str.startswith(SHUANGJING).any():
         # partitioned by an earlier run: keep those cells (history is never rewritten on the same date)
         officers = seed_officers(session, SAMPLE_VALID_FROM, cells["code"])
         say(

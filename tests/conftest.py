@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session
 from grid.config import get_settings
 from grid.db.models import Base
 
+# the browser fixtures (one chromium for the whole run: two sync Playwright instances cannot coexist)
+pytest_plugins = ["tests.browser"]
+
 # every table the tests may fill (all but the seeded level definitions and the generation counter)
 TABLES = [t.name for t in Base.metadata.sorted_tables if t.name not in ("unit_level", "store_generation")]
 _skipped: list[str] = []

@@ -27,8 +27,6 @@ from tests import browser as _browser
 from tests.test_jurisdiction import COMM, _world
 from tests.world import D0
 
-browser_page = _browser.browser_page
-chromium_browser = _browser.chromium_browser
 
 PHONE = "13812345678"
 EXACT = (116.412345, 39.943210)  # a reporter's exact point: must never appear in a page

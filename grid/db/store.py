@@ -68,7 +68,12 @@ def save_levels(session: Session, levels: Levels) -> None:
 def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
     rows = session.execute(text(sql), params).mappings().all()
     if not rows:
-        return gpd.GeoDataFrame({c: [] for c in UNIT_COLUMNS if c != "geometry"}, geometry=[], crs=4326)
+        # typed even when empty, so that callers' ``.str`` and comparisons work on no rows too
+        text_cols = {"code", "name", "level", "parent_code", "source", "source_datum"}
+        cols = {
+            c: pd.Series([], dtype="str" if c in text_cols else "object") for c in UNIT_COLUMNS if c != "geometry"
+        }
+        return gpd.GeoDataFrame(cols, geometry=[], crs=4326)
     df = pd.DataFrame([dict(r) for r in rows])
     geoms = shapely.from_wkb([bytes(b) for b in df.pop("wkb")])
     return gpd.GeoDataFrame(df, geometry=geoms, crs=4326)
