@@ -21,8 +21,8 @@ def free_port() -> int:
 def ensure_sample() -> None:
     """Load the Beijing sample city into the configured database when it has no grid cells."""
     from data.sample import BUILD_DIR, SAMPLE_VALID_FROM, load_sample
-    from grid.db.engine import session_scope
     from grid.config import get_settings
+    from grid.db.engine import session_scope
     from grid.db.migrate import upgrade
     from grid.db.store import units_at
 

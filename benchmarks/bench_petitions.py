@@ -186,8 +186,10 @@ def _ensure_year(n: int, n_cells: int) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", (YEAR_TABLE,)).fetchone()
         # an UNLOGGED table keeps its comment but loses its rows when PostgreSQL recovers from a crash
-        if row and row[0] == stamp and conn.execute(f"SELECT EXISTS (SELECT 1 FROM {YEAR_TABLE})").fetchone()[0]:
-            return {"loaded_s": 0.0, "generated_s": 0.0, "cached": True}
+        if row is not None and row[0] == stamp:
+            got = conn.execute(f"SELECT EXISTS (SELECT 1 FROM {YEAR_TABLE})").fetchone()
+            if got is not None and got[0]:
+                return {"loaded_s": 0.0, "generated_s": 0.0, "cached": True}
     path = default_cache_dir() / f"petitions_city_{n}_{n_cells}.parquet"
     t0 = time.perf_counter()
     if not path.exists():

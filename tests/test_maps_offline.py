@@ -42,7 +42,6 @@ from maps.offline import (
 )
 from tests import browser as _browser
 
-
 ROOT = Path(__file__).resolve().parent.parent
 BRANCA_D3 = "https://cdnjs.cloudflare.com/ajax/libs/d3/3.5.5/d3.min.js"
 # the folium elements whose assets are vendored (scripts/vendor_assets)

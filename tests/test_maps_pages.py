@@ -27,7 +27,6 @@ from tests import browser as _browser
 from tests.test_jurisdiction import COMM, _world
 from tests.world import D0
 
-
 PHONE = "13812345678"
 EXACT = (116.412345, 39.943210)  # a reporter's exact point: must never appear in a page
 

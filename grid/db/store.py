@@ -71,7 +71,9 @@ def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFra
         # typed even when empty, so that callers' ``.str`` and comparisons work on no rows too
         text_cols = {"code", "name", "level", "parent_code", "source", "source_datum"}
         cols = {
-            c: pd.Series([], dtype="str" if c in text_cols else "object") for c in UNIT_COLUMNS if c != "geometry"
+            c: pd.Series([], dtype="str" if c in text_cols else "object")
+            for c in UNIT_COLUMNS
+            if c != "geometry"
         }
         return gpd.GeoDataFrame(cols, geometry=[], crs=4326)
     df = pd.DataFrame([dict(r) for r in rows])
