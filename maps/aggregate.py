@@ -26,7 +26,15 @@ import shapely
 
 from grid.errors import InputError
 
-__all__ = ["Classes", "classify", "heat_grid", "quantise", "simplify_coverage", "suppress_small"]
+__all__ = [
+    "Classes",
+    "cap_heat",
+    "classify",
+    "heat_grid",
+    "quantise",
+    "simplify_coverage",
+    "suppress_small",
+]
 
 M_PER_DEG_LAT = 111_320.0
 
@@ -41,6 +49,21 @@ def heat_grid(
 ) -> list[list[float]]:
     """``[[lat, lon, weight], ...]``: points binned on a ``cell_m`` grid (local equirectangular,
     exact enough at city scale), one per non-empty bin at its centre, weights summed."""
+    out: list[list[float]] = _heat_bins(
+        lon, lat, cell_m=cell_m, weights=weights, min_weight=min_weight
+    ).tolist()
+    return out
+
+
+def _heat_bins(
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    *,
+    cell_m: float = 50.0,
+    weights: npt.ArrayLike | None = None,
+    min_weight: float = 0.0,
+) -> npt.NDArray[np.float64]:
+    """The bins as an array of rows ``(lat, lon, weight)``; see :func:`heat_grid`."""
     x = np.asarray(lon, dtype="float64")
     y = np.asarray(lat, dtype="float64")
     if x.shape != y.shape:
@@ -49,7 +72,7 @@ def heat_grid(
     x, y = x[ok], y[ok]
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype="float64")[ok]
     if x.size == 0:
-        return []
+        return np.zeros((0, 3))
     lat0 = float(np.median(y))
     dy = cell_m / M_PER_DEG_LAT
     dx = cell_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 0.01))
@@ -63,10 +86,27 @@ def heat_grid(
     cx = (ix[first] + 0.5) * dx
     cy = (iy[first] + 0.5) * dy
     keep = sums > min_weight
-    return [
-        [round(float(a), 6), round(float(b), 6), float(c)]
-        for a, b, c in zip(cy[keep], cx[keep], sums[keep], strict=True)
-    ]
+    return np.column_stack([cy[keep].round(6), cx[keep].round(6), sums[keep]])
+
+
+def cap_heat(
+    points: Sequence[Sequence[float]], max_points: int, cell_m: float = 50.0
+) -> tuple[list[list[float]], float]:
+    """Heat points ``[[lat, lon, weight], ...]`` binned on ``cell_m`` re-binned on a grid twice as
+    coarse, and again, until at most ``max_points`` remain (weights summed); the points and the
+    bin size used. A district's page stays the same size with any number of petitions."""
+    if max_points < 1:
+        raise InputError("max_points must be at least 1", code="invalid_input")
+    size = float(cell_m)
+    if len(points) <= max_points:
+        return [[float(v) for v in p] for p in points], size
+    a = np.asarray(points, dtype="float64").reshape(len(points), -1)
+    b = a[:, :3]
+    while len(b) > max_points:
+        size *= 2.0
+        b = _heat_bins(a[:, 1], a[:, 0], cell_m=size, weights=a[:, 2])
+    out: list[list[float]] = b.tolist()
+    return out, size
 
 
 def quantise(geoms: Any, decimals: int = 5) -> Any:
@@ -81,12 +121,37 @@ def simplify_coverage(geoms: Sequence[Any], tolerance_m: float = 5.0, decimals: 
         return []
     lat0 = float(np.nanmean([g.centroid.y for g in arr[: min(len(arr), 200)]]))
     tol = tolerance_m / (M_PER_DEG_LAT * max(math.cos(math.radians(lat0)), 0.01))
+    arr = np.array([_polygonal(g) for g in arr], dtype=object)
+    if not shapely.coverage_is_valid(arr):
+        # real layers (and the partition's cells) overlap or leave slivers by a few centimetres:
+        # snap them into an exact coverage first, or the simplification opens gaps and overlaps
+        try:
+            cleaned = shapely.coverage_clean(arr)
+            lost = shapely.is_empty(cleaned)  # a polygon wholly under its neighbours: keep it as it was
+            arr = np.where(lost, arr, cleaned)
+        except shapely.errors.GEOSException:
+            pass
     try:
         simple = shapely.coverage_simplify(arr, tol)
-    except shapely.errors.GEOSException:  # not a valid coverage (dirty input): simplify each alone
+    except shapely.errors.GEOSException:  # not a coverage even so: simplify each alone
         simple = shapely.simplify(arr, tol, preserve_topology=True)
     out = quantise(simple, decimals)
-    return [shapely.make_valid(g) if not shapely.is_valid(g) else g for g in out]
+    return [_polygonal(g) for g in out]
+
+
+def _polygonal(g: Any) -> Any:
+    """``g`` valid and polygonal: a (Multi)Polygon, never a GeometryCollection (Leaflet cannot
+    style one) nor stray lines and points left by repair or rounding."""
+    if g is None or g.is_empty:
+        return g
+    if not shapely.is_valid(g):
+        g = shapely.make_valid(g)
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts)
 
 
 @dataclass(frozen=True)
@@ -111,9 +176,12 @@ def _palette(k: int) -> list[str]:
     return [_YLORRD[i] for i in idx]
 
 
-def classify(values: Sequence[float | None], k: int = 5, method: str = "FisherJenks") -> Classes:
+def classify(
+    values: Sequence[float | None], k: int = 5, method: str = "FisherJenks", max_exact: int = 1000
+) -> Classes:
     """Classes of the finite values by mapclassify (``FisherJenks``, ``Quantiles`` or
-    ``EqualInterval``); fewer distinct values than ``k`` give fewer classes."""
+    ``EqualInterval``); fewer distinct values than ``k`` give fewer classes. A value is in the
+    first class whose upper bound it does not exceed (mapclassify's rule)."""
     import mapclassify
 
     v = np.array([np.nan if x is None else float(x) for x in values], dtype="float64")
@@ -126,9 +194,15 @@ def classify(values: Sequence[float | None], k: int = 5, method: str = "FisherJe
         labels[np.isfinite(v)] = 0
         return Classes([float(finite.max())], labels.tolist(), _palette(1), method)
     cls = getattr(mapclassify, method)
-    c = cls(finite, k=kk)
+    sample = finite
+    if finite.size > max_exact:
+        # Fisher-Jenks is quadratic in the values: beyond max_exact, breaks from evenly spaced
+        # quantiles of the values (deterministic, unlike mapclassify's FisherJenksSampled)
+        sample = np.quantile(finite, np.linspace(0.0, 1.0, max_exact), method="inverted_cdf")
+    c = cls(sample, k=kk)
     bins = [float(b) for b in c.bins]
-    labels[np.isfinite(v)] = np.asarray(c.yb, dtype="int64")
+    bins[-1] = float(finite.max())
+    labels[np.isfinite(v)] = np.minimum(np.searchsorted(bins, finite, side="left"), len(bins) - 1)
     return Classes(bins, labels.tolist(), _palette(len(bins)), method)
 
 

@@ -369,16 +369,21 @@ def tiles_config(
 
 
 def offline_map(
-    tiles: TilesConfig | None = None, base_url: str = OFFLINE_PREFIX, **kwargs: Any
+    tiles: TilesConfig | None = None, base_url: str = OFFLINE_PREFIX, *, lean: bool = False, **kwargs: Any
 ) -> folium.Map:
     """A ``folium.Map`` with no default tiles, ``tiles`` (if any) added, localised to ``base_url``.
 
     ``kwargs`` go to ``folium.Map`` (``location``, ``zoom_start``...; not ``tiles``).
-    Layers added later are localised by :func:`render`.
+    Layers added later are localised by :func:`render`. ``lean``: the page loads Leaflet alone,
+    not the jQuery, Bootstrap, Font Awesome and awesome-markers that Folium's map loads for its
+    markers and icons (a page that draws none of them opens faster).
     """
     if "tiles" in kwargs:
         raise TypeError("offline_map: pass tiles=TilesConfig(...) (or None), not folium's tiles")
     m = folium.Map(tiles=None, **kwargs)
+    if lean:
+        m.default_js = [(n, u) for n, u in folium.Map.default_js if n == "leaflet"]
+        m.default_css = [(n, u) for n, u in folium.Map.default_css if n == "leaflet_css"]
     if tiles is not None:
         tiles.tile_layer().add_to(m)
     localise(m, base_url)

@@ -215,3 +215,37 @@ def _check_petitions(r: dict[str, Any]) -> None:
 
 
 CHECKS["petitions"] = _check_petitions
+
+
+def _check_maps(r: dict[str, Any]) -> None:
+    ns = sorted(r["by_n"])
+    assert len(ns) >= 2 and r["cells_district"] >= r["cells_street"] > 0
+    first, last = r["by_n"][ns[0]], r["by_n"][ns[-1]]
+    for v in r["by_n"].values():
+        assert v["ours_bytes"] > 0 and v["heat_bytes"] > 0 and v["ours_build_s"] > 0 and v["heat_build_s"] > 0
+    # flat: ours is bounded by the area (heat bins fill up), the raw HeatMap grows with the points
+    ours_growth = last["ours_bytes"] / first["ours_bytes"]
+    heat_growth = last["heat_bytes"] / first["heat_bytes"]
+    assert ours_growth < 2.0, f"ours grew x{ours_growth:.2f} from {ns[0]:,} to {ns[-1]:,} petitions"
+    assert heat_growth > 3 * ours_growth
+    assert last["ours_bytes"] < last["heat_bytes"]
+    # topology: neighbours still meet after simplification and quantisation; per-polygon simplify opens gaps
+    topo = r["topology"]
+    ours, naive = topo["ours"], topo["naive"]
+    cells = ours["cells"]
+    hint = (
+        f"maps.aggregate.simplify_coverage: overlap {ours['overlap_m2']:.0f} m2, gap {ours['gap_m2']:.0f} m2 "
+        f"on {cells:.0f} cells (input a valid coverage: {topo['input_is_coverage']}; after shapely.coverage_clean: "
+        f"{topo['cleaned_first']['overlap_m2']:.0f} / {topo['cleaned_first']['gap_m2']:.0f} m2)"
+    )
+    assert ours["overlap_m2"] < cells and ours["gap_m2"] < cells, hint
+    assert ours["pairs_apart"] == 0
+    assert naive["gap_m2"] > ours["gap_m2"]
+    # every page drew one Leaflet map in Chromium, without a JavaScript error
+    for name, v in r["render"].items():
+        assert v["best_s"] > 0 and v["maps"] == 1, name
+        assert v["svg_paths"] + v["canvases"] > 0, name
+        assert not v["errors"], f"{name}: {v['errors']}"
+
+
+CHECKS["maps"] = _check_maps

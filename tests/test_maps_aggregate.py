@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
+import pytest
 import shapely
 from shapely.geometry import Polygon, box, mapping
 
 from maps.aggregate import classify, heat_grid, simplify_coverage, suppress_small
 from maps.offline import TilesConfig, external_urls
-from maps.pages import UnitPage, unit_page
+from maps.pages import UnitPage, decode_geometry, encode_geometry, read_page_data, unit_page
 
 
 def test_heat_grid_bins_and_never_returns_an_input_point() -> None:
@@ -114,8 +113,19 @@ def test_gcj02_tiles_shift_geometries_and_say_so() -> None:
     shifted = _page(tiles)
     plain = _page()
     assert "tiles are GCJ-02" in shifted and "tiles are GCJ-02" not in plain
-    first = re.search(r'"coordinates": \[\[\[([0-9.]+), ([0-9.]+)\]', shifted)
-    assert first is not None
-    lon, lat = float(first.group(1)), float(first.group(2))
+    lon, lat = decode_geometry(read_page_data(shifted)["levels"][-1]["geoms"][0])[0][0][0]
+    plon, plat = decode_geometry(read_page_data(plain)["levels"][-1]["geoms"][0])[0][0][0]
+    assert (plon, plat) == (116.41, 39.9)  # shapely's box starts at its lower-right corner
     # GCJ-02 is 300-600 m off WGS84 around Beijing: the drawn corner is no longer 116.40 / 39.90 ...
     assert abs(lon - 116.40) > 0.003 or abs(lat - 39.90) > 0.001
+
+
+def test_geometry_encoding_round_trips() -> None:
+    poly = mapping(box(116.40001, 39.90002, 116.41234, 39.91999).union(box(116.5, 39.9, 116.51, 39.91)))
+    enc = encode_geometry(poly)
+    assert len(enc) == 2 and all(isinstance(v, int) for v in enc[0][0])
+    back = decode_geometry(enc)
+    for got, want in zip(back, poly["coordinates"], strict=True):
+        assert got[0] == [tuple(c) for c in want[0][:-1]]  # same vertices, the closing one dropped
+    with pytest.raises(ValueError, match="polygonal"):
+        encode_geometry({"type": "LineString", "coordinates": [[0, 0], [1, 1]]})

@@ -7,7 +7,7 @@ goes to tests/artifacts/.
 
 from __future__ import annotations
 
-import re
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.store import assign_staff
 from maps.offline import external_urls
+from maps.pages import cell_stats, read_page_data
 from tests import browser as _browser
 from tests.test_jurisdiction import COMM, _world
 from tests.world import D0
@@ -93,12 +94,17 @@ def test_pages_are_offline_aggregated_and_private(city: str) -> None:
     assert PHONE not in page and "垃圾" not in page  # no contact, no petition text
     assert f"{EXACT[0]}" not in page and f"{EXACT[0]:.5f}" not in page  # no exact reporter point
     # the popup of cell 001 counts its 6 petitions; cell 002 has 2 (< k): hidden, no rate either
-    assert re.search(r'"code": "110105001001001".{0,400}"petitions_shown": 6', page)
-    assert re.search(r'"code": "110105001001002".{0,400}"petitions_shown": null', page)
-    assert re.search(r'"code": "110105001001002".{0,600}"per100": null', page)
+    stats = cell_stats(read_page_data(page))
+    assert stats["110105001001001"]["petitions"] == 6 and stats["110105001001001"]["officer"] == "王网格"
+    assert stats["110105001001001"]["per100"] == pytest.approx(2.0)  # 6 of 300 households
+    assert stats["110105001001002"]["petitions"] is None and stats["110105001001002"]["per100"] is None
+    assert stats["110105001001002"]["cls"] == -1  # no class: drawn as "no data"
     assert "petitions / 100 households" in page and "counts under 3 hidden" in page
+    # the page's data block carries no contact, no text, no exact point either
+    block = json.dumps(read_page_data(page), ensure_ascii=False)
+    assert PHONE not in block and "垃圾" not in block and f"{EXACT[0]}" not in block
     f = c.get("/maps/unit/110105001", params={"category": "HL1006"}).text
-    assert re.search(r'"code": "110105001001001".{0,400}"petitions_shown": 3', f)
+    assert cell_stats(read_page_data(f))["110105001001001"]["petitions"] == 3
     assert c.get("/maps/unit/999").status_code == 404
     assert c.get("/maps/unit/110105001", params={"since": "2023-07-01", "until": "2023-06-01"}).json()[
         "code"
@@ -122,6 +128,19 @@ def test_street_page_in_a_browser(city: str, browser_page: Any) -> None:
         label.locator("input").click()
         pg.wait_for_timeout(200)
         assert pg.evaluate(paths) == before
+        # a click on cell 001 opens its popup: counts, officer and the drill-down link to its own page
+        xy = pg.evaluate(
+            "(() => { const m = Object.values(window).find(v => v instanceof L.Map);"
+            " const p = m.latLngToContainerPoint(gg.bounds('110105001001001').getCenter());"
+            " const r = m.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; })()"
+        )
+        pg.mouse.click(xy[0], xy[1])
+        pg.wait_for_selector(".leaflet-popup-content")
+        popup = pg.inner_text(".leaflet-popup-content")
+        assert "110105001001001" in popup and "王网格" in popup and "6" in popup
+        link = pg.get_attribute(".leaflet-popup-content a", "href")
+        assert link == "/maps/unit/110105001001001"
+        pg.keyboard.press("Escape")
         zoom0 = pg.evaluate("Object.values(window).find(v => v instanceof L.Map).getZoom()")
         pg.fill("#gg-q", "110105001001004")
         pg.press("#gg-q", "Enter")
@@ -150,7 +169,8 @@ def test_export_opens_from_disk(city: str, tmp_path: Path, browser_page: Any) ->
     assert {"index.html", "110105001.html", "110105001001.html"} <= names
     assert (out / "static" / "vendor" / "MANIFEST.json").exists()
     page = (out / "index.html").read_text(encoding="utf-8")
-    assert external_urls(page) == [] and 'href="static/vendor/' in page and "110105001001.html" in page
+    assert external_urls(page) == [] and 'href="static/vendor/' in page
+    assert read_page_data(page)["href"] == "{code}.html"  # drill-down links between the exported pages
     bp = browser_page
     bp.page.goto((out / "index.html").as_uri())
     bp.page.wait_for_selector(".leaflet-container")

@@ -71,7 +71,7 @@ def _boundaries(idx: Any, code: str) -> list[tuple[str, dict[str, Any]]]:
             {
                 "type": "Feature",
                 "geometry": shapely.geometry.mapping(g),
-                "properties": {"code": c, "name": idx.units[c][0], "level": lv},
+                "properties": {"code": c, "name": idx.units[c][0], "level": lv, "parent": idx.units[c][2]},
             }
             for c, g in zip(codes, geoms, strict=True)
         ]
