@@ -93,6 +93,9 @@ class UnitPage:
     api_base: str | None = ""  # address search through /v1/geocode ("" = same server; None = off)
     tiles: TilesConfig | None = None
     notes: list[str] = field(default_factory=list)
+    # hot / cold cells (codes of the finest level) and proactive tasks
+    # ({title, evidence, department, lat, lon, colour}) from grid.insights
+    insights: dict[str, Any] | None = None
     heat_cell_m: float = 50.0  # the bin size of ``heat``
     heat_max_points: int = HEAT_MAX_POINTS
 
@@ -220,6 +223,26 @@ var gg = (function() {
       });
     }
     if (key === 'heat') return L.heatLayer(data.heat.points, data.heat.options);
+    if (key === 'hotspots') {  // Gi* hot cells: thick red outlines (cold ones blue, dashed)
+      var hs = L.featureGroup();
+      data.insights.hot.forEach(function(i) {
+        hs.addLayer(L.polygon(shapes[i], {fill: false, color: '#b10026', weight: 3, interactive: false}));
+      });
+      data.insights.cold.forEach(function(i) {
+        hs.addLayer(L.polygon(shapes[i], {fill: false, color: '#2166ac', weight: 2, dashArray: '4 4', interactive: false}));
+      });
+      return hs;
+    }
+    if (key === 'tasks') {  // the proactive task list: a marker per task, its evidence in the popup
+      var tk = L.featureGroup();
+      data.insights.tasks.forEach(function(t) {
+        var m = L.circleMarker([t.lat, t.lon], {radius: 7, color: '#000000', weight: 1.5, fillColor: t.colour || '#6a3d9a', fillOpacity: 0.9});
+        m.bindTooltip(esc(t.title));
+        m.bindPopup('<b>' + esc(t.title) + '</b><br>' + esc(t.evidence) + (t.department ? '<br>建议主办 lead: ' + esc(t.department) : ''));
+        tk.addLayer(m);
+      });
+      return tk;
+    }
     if (key === 'choropleth') return choropleth;
     // a level's boundaries: one line layer of all its rings (closed), drawn over the cells
     var lv = levels[+key.split(':')[1]], rings = [];
@@ -558,12 +581,33 @@ def page_data(page: UnitPage) -> tuple[dict[str, Any], Classes, float]:
         "heat": heat,
         "weeks": weeks,
         "base": disp(_bare(page.base)) if page.base is not None and tiles is None else None,
+        "insights": _insights(page, codes),
         "bounds": _bounds(shown[0]),  # display datum: from the shifted features
         "href": page.href,
         "api": page.api_base,
         "k": page.k_min,
     }
     return data, classes, heat_m
+
+
+def _insights(page: UnitPage, codes: list[str]) -> dict[str, Any] | None:
+    """Hot and cold cells as positions among ``codes``; task markers in the display datum."""
+    ins = page.insights
+    if not ins:
+        return None
+    where = {c: i for i, c in enumerate(codes)}
+    tasks = [dict(t) for t in ins.get("tasks", []) if t.get("lat") is not None and t.get("lon") is not None]
+    if tasks and page.tiles is not None:
+        shifted = to_display([[t["lat"], t["lon"]] for t in tasks], page.tiles, order="latlon")
+        for t, (lat, lon) in zip(tasks, shifted, strict=True):
+            t["lat"], t["lon"] = lat, lon
+    for t in tasks:  # a task's place, never finer than about 10 m
+        t["lat"], t["lon"] = round(float(t["lat"]), 4), round(float(t["lon"]), 4)
+    return {
+        "hot": [where[c] for c in ins.get("hot", []) if c in where],
+        "cold": [where[c] for c in ins.get("cold", []) if c in where],
+        "tasks": tasks,
+    }
 
 
 def _data_block(data: dict[str, Any]) -> str:
@@ -595,6 +639,9 @@ def unit_page(page: UnitPage, *, base_url: str = OFFLINE_PREFIX) -> str:
     ).add_to(m)
     if data["heat"]["points"]:
         _HeatLayer(f"热力 heat ({heat_m:g} m bins)").add_to(m)
+    if data["insights"] is not None:
+        _DataLayer("hotspots", "热点 hotspots (Gi*, FDR)").add_to(m)
+        _DataLayer("tasks", f"主动治理任务 proactive tasks ({len(data['insights']['tasks'])})").add_to(m)
     for depth, (level, _fc) in enumerate(page.layers):
         label = ("— " * depth) + f"边界 {LEVEL_LABELS.get(level, level)}"
         # the finest level's outlines are drawn by the choropleth; its own boundary layer starts hidden
@@ -610,6 +657,10 @@ def unit_page(page: UnitPage, *, base_url: str = OFFLINE_PREFIX) -> str:
     notes = [f"单元格诉求少于 {page.k_min} 件不显示数字 (counts under {page.k_min} hidden)"]
     if page.heat and heat_m != page.heat_cell_m:
         notes.append(f"热力按 {heat_m:g} 米格汇总 (heat binned at {heat_m:g} m)")
+    if data["insights"] is not None:
+        notes.append(
+            "红框 热点 / 蓝虚线 冷点 (Gi*, FDR) · 紫点 主动治理任务 (red: hot cells, dashed blue: cold, purple: tasks)"
+        )
     if page.filters:
         notes.append(" · ".join(f"{k}: {v}" for k, v in page.filters.items() if v))
     if tiles is not None and tiles.datum == "gcj02":

@@ -1,0 +1,1 @@
+"""Proactive governance: hotspots, surges, repeat places, emerging topics."""
