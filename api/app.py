@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import geocode, health, jurisdiction, maps, maps_static, open311, petitions, units
+from api.routes import geocode, health, insights, jurisdiction, maps, maps_static, open311, petitions, units
 from grid import __version__
 from grid.config import Settings, get_settings
 
@@ -54,6 +54,7 @@ def create_app(
     app.include_router(geocode.router)
     app.include_router(petitions.router)
     app.include_router(open311.router)
+    app.include_router(insights.router)
     app.include_router(maps.router)
     maps_static.mount_static(app)
     return app

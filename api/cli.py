@@ -874,6 +874,44 @@ def scores_cmd(
         )
 
 
+@app.command("insights")
+def insights_cmd(
+    unit: Annotated[str, typer.Option("--unit", help="a unit code, e.g. 110105016 (双井街道)")],
+    week: Annotated[
+        str | None,
+        typer.Option(help="any day of the week or an ISO week (2025-W49); default: the last complete week"),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    hot_weeks: Annotated[int, typer.Option(help="weeks of petitions behind the hotspots")] = 52,
+) -> None:
+    """The proactive task list of a unit for a week: repeat places, surges, hotspots (Gi* and
+    single cells), rising phrases, each with its evidence and the suggested lead department."""
+    import json as _json
+
+    from grid.db.insights import unit_insights
+
+    if fmt not in ("text", "json"):
+        raise fail(GridGovError("--format is text or json", code="invalid_format"))
+    r = run_tx(lambda s: unit_insights(s, unit, week=week, params={"hot_weeks": hot_weeks}))
+    if fmt == "json":
+        typer.echo(_json.dumps(r, ensure_ascii=False, indent=2, default=str))
+        return
+    u = r["unit"]
+    out.print(
+        f"{u['name']} {u['code']} · week {r['week']} ({r['iso_week']}): {r['week_petitions']} petitions this week, "
+        f"{r['petitions']} in the {r['params']['history_weeks']} weeks, {r['cells']} grid cells",
+        highlight=False,
+    )
+    counts = {k: len(r[k]) for k in ("repeat_places", "surges", "hotspots", "emerging", "topics")}
+    out.print("findings: " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+    if not r["tasks"]:
+        out.print("no task: nothing unusual this week", highlight=False)
+    for i, t in enumerate(r["tasks"], 1):
+        lead = f" → {t['department_name']}" if t.get("department_name") else ""
+        out.print(f"{i:3}. [{t['kind_label']}] {t['title']}{lead}", highlight=False)
+        out.print(f"     {t['evidence']}", highlight=False)
+
+
 @maps_app.command("export")
 def maps_export(
     unit: Annotated[str, typer.Option(help="the unit's code (district, street, community or cell)")],

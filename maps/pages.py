@@ -659,7 +659,7 @@ def unit_page(page: UnitPage, *, base_url: str = OFFLINE_PREFIX) -> str:
         notes.append(f"热力按 {heat_m:g} 米格汇总 (heat binned at {heat_m:g} m)")
     if data["insights"] is not None:
         notes.append(
-            "红框 热点 / 蓝虚线 冷点 (Gi*, FDR) · 紫点 主动治理任务 (red: hot cells, dashed blue: cold, purple: tasks)"
+            "红框 热点 / 蓝虚线 冷点 (Gi*, FDR) · 圆点 主动治理任务 (red outline: hot cells, dashed blue: cold, dots: tasks by kind)"
         )
     if page.filters:
         notes.append(" · ".join(f"{k}: {v}" for k, v in page.filters.items() if v))

@@ -338,6 +338,7 @@ def test_planted_hot_block_is_found_with_few_false_hot_cells() -> None:
 
     assert list(res.columns) == [
         "code", "households", "petitions", "rate_raw", "rate_eb", "z", "p_sim", "q", "hot", "cold",
+        "expected", "excess_q", "excess",
     ]  # fmt: skip
     assert len(res) == side * side and res["z"].is_monotonic_decreasing
     hot = {codes.index(c) for c in res.loc[res["hot"], "code"]}
@@ -443,3 +444,22 @@ def test_emerging_hotspots_needs_a_full_window() -> None:
     weekly = pd.DataFrame(np.ones((3, 9)), columns=list(grid["code"]))
     with pytest.raises(InputError):
         emerging_hotspots(weekly, pd.Series(300.0, index=list(grid["code"])), w, window=4)
+
+
+def test_a_single_hot_cell_is_found_by_its_own_excess_not_by_gi_star() -> None:
+    """One cell at 2.5x among 300 ordinary cells: Gi* (an area statistic) barely sees it; the
+    cell's own binomial test does, and flags nothing else on a stationary background."""
+    from grid.insights.hotspots import cell_excess
+
+    rng = np.random.default_rng(7)
+    hh = np.full(300, 300.0)
+    lam = np.full(300, 15.0)
+    lam[42] *= 2.5
+    x = rng.poisson(lam)
+    ex = cell_excess(x, hh)
+    assert ex["excess"].tolist().count(True) >= 1 and bool(ex["excess"][42])
+    assert ex["excess"].sum() == 1
+    assert ex["expected"].sum() == pytest.approx(x.sum())
+    # a stationary background flags nothing
+    quiet = cell_excess(rng.poisson(np.full(300, 15.0)), hh)
+    assert not quiet["excess"].any()

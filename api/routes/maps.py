@@ -31,8 +31,11 @@ def build_unit_page(
     href: str = "/maps/unit/{code}",
     base_url: str | None = None,
     api_base: str | None = "",
+    insights: bool = False,
+    week: str | None = None,
 ) -> str:
-    """The HTML of one unit's page from the store (used by the API and by ``gridgov maps export``)."""
+    """The HTML of one unit's page from the store (used by the API and by ``gridgov maps export``).
+    ``insights``: also the hotspot layer and the proactive tasks of ``week`` (grid.db.insights)."""
     from grid.config import get_settings
     from grid.db.mapdata import unit_page_data
     from maps.offline import OFFLINE_PREFIX, tiles_config
@@ -48,7 +51,28 @@ def build_unit_page(
         category=category,
         k_min=s.map_k_min,
     )
-    page = UnitPage(**data, href=href, api_base=api_base, tiles=tiles_config(settings=s))
+    found = None
+    if insights:
+        from grid.db.insights import unit_insights
+
+        r = unit_insights(session, code, week=week, params={"topics": False})  # type: ignore[arg-type]
+        found = {
+            "hot": [h["code"] for h in r["hotspots"] if h.get("hot")],
+            "cold": [h["code"] for h in r["hotspots"] if h.get("cold") and not h.get("hot")],
+            "tasks": [
+                {
+                    "title": f"{t['kind_label']}: {t['title']}",
+                    "evidence": t["evidence"],
+                    "department": t.get("department_name"),
+                    "lat": t.get("lat"),
+                    "lon": t.get("lon"),
+                    "colour": t.get("colour"),
+                }
+                for t in r["tasks"]
+            ],
+        }
+        data["notes"] = [*data.get("notes", []), f"主动治理 week {r['week']} ({r['iso_week']})"]
+    page = UnitPage(**data, href=href, api_base=api_base, tiles=tiles_config(settings=s), insights=found)
     return unit_page(page, base_url=base_url or OFFLINE_PREFIX)
 
 
@@ -78,7 +102,8 @@ def maps_index(
         )
         for st in by_parent.get(str(d["code"]), []):
             parts.append(
-                f"<li><a href='/maps/unit/{st['code']}'>{html.escape(str(st['name']))}</a> {st['code']}</li>"
+                f"<li><a href='/maps/unit/{st['code']}'>{html.escape(str(st['name']))}</a> {st['code']}"
+                f" · <a href='/maps/unit/{st['code']}?insights=true'>热点与任务 hotspots &amp; tasks</a></li>"
             )
         parts.append("</ul></li>")
     parts.append("</ul></body></html>")
@@ -95,8 +120,18 @@ def unit_map(
     category: Annotated[
         str | None, Query(pattern=r"^[0-9A-Za-z]{1,32}$", description="category code")
     ] = None,
+    insights: Annotated[
+        bool, Query(description="add the hotspot layer and the proactive task markers")
+    ] = False,
+    week: Annotated[
+        str | None,
+        Query(max_length=10, description="the insights' week (2025-W49 or a date; default: the last)"),
+    ] = None,
 ) -> HTMLResponse:
-    """One unit's interactive map (boundaries, complaint density per grid cell, heat, search, weeks)."""
+    """One unit's interactive map (boundaries, complaint density per grid cell, heat, search, weeks;
+    with ``insights=true`` the hotspots and proactive tasks of ``week``)."""
     with request_session(request) as session:
-        page = build_unit_page(session, code, at=at, since=since, until=until, category=category)
+        page = build_unit_page(
+            session, code, at=at, since=since, until=until, category=category, insights=insights, week=week
+        )
     return HTMLResponse(page)

@@ -1,0 +1,47 @@
+"""Proactive governance: ``GET /v1/insights?unit=&week=`` (an API key is needed, like petitions).
+
+Hotspots, surges, repeat places, rising phrases and the task list of a unit for a week
+(:func:`grid.db.insights.unit_insights`; methods in docs/INSIGHTS.md). Aggregates and places
+only: no petition text, no reporter.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import request_session
+from api.routes.petitions import KeyDep
+from api.schemas import ErrorOut
+
+router = APIRouter(
+    tags=["insights"],
+    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+)
+
+
+@router.get("/v1/insights")
+def insights(
+    request: Request,
+    key: KeyDep,
+    unit: Annotated[
+        str, Query(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z]+$", description="a unit code")
+    ],
+    week: Annotated[
+        str | None,
+        Query(
+            max_length=10,
+            description="any day of the week (2025-12-01) or an ISO week (2025-W49); "
+            "default: the last complete week of the unit's petitions",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The unit's proactive task list for the week, with the evidence of each task."""
+    from grid.db.insights import unit_insights
+
+    with request_session(request) as session:
+        out = unit_insights(session, unit, week=week)
+    for t in out["tasks"]:
+        t.pop("petition_ids", None)  # the ids stay with the petition API (roles: the roles issue)
+    return out
