@@ -1058,9 +1058,13 @@ def demo(
     key = run_tx(demo_key)
     with guarded():
         tour(key, lambda m: out.print(m, highlight=False, markup=False))
+    out.print("[bold]proactive governance[/]: 双井街道's task list for the sample year's last full week")
+    with guarded():
+        insights_cmd(unit="110105016", week="2025-W52", fmt="text", hot_weeks=52)
     out.print(f"development API key for the petition endpoints (header X-API-Key): [bold]{key}[/]")
     h, p = host or s.host, port or s.port
     out.print(f"maps: http://{h}:{p}/maps/  (双井街道: http://{h}:{p}/maps/unit/110105016)")
+    out.print(f"hotspots and tasks on the map: http://{h}:{p}/maps/unit/110105016?insights=true&week=2025-W52")
     if serve_api:
         serve(host, port)
 
