@@ -1064,7 +1064,9 @@ def demo(
     out.print(f"development API key for the petition endpoints (header X-API-Key): [bold]{key}[/]")
     h, p = host or s.host, port or s.port
     out.print(f"maps: http://{h}:{p}/maps/  (双井街道: http://{h}:{p}/maps/unit/110105016)")
-    out.print(f"hotspots and tasks on the map: http://{h}:{p}/maps/unit/110105016?insights=true&week=2025-W52")
+    out.print(
+        f"hotspots and tasks on the map: http://{h}:{p}/maps/unit/110105016?insights=true&week=2025-W52"
+    )
     if serve_api:
         serve(host, port)
 
