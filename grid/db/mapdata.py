@@ -123,6 +123,7 @@ def unit_page_data(
     base_layer: bool = True,
 ) -> dict[str, Any]:
     """The fields of :class:`maps.pages.UnitPage` for unit ``code`` (JSON-able)."""
+    from grid.db.insights import cell_households
     from maps.aggregate import suppress_small
 
     date = at or dt.date.today()
@@ -157,19 +158,7 @@ def unit_page_data(
     counts = {r[0]: (int(r[1]), int(r[2])) for r in rows}
     finest_codes = [f["properties"]["code"] for f in layers[-1][1]["features"]]
     households: dict[str, Any] = (
-        dict(
-            session.execute(
-                text(
-                    "SELECT bc.cell_code, sum(b.households) FROM building_cell bc JOIN building b "
-                    "ON b.building_id = bc.building_id AND b.valid_from <= :d AND (b.valid_to IS NULL OR :d < b.valid_to) "
-                    "WHERE bc.valid_from <= :d AND (bc.valid_to IS NULL OR :d < bc.valid_to) AND bc.cell_code = ANY(:c) "
-                    "GROUP BY bc.cell_code"
-                ),
-                {"d": date, "c": finest_codes},
-            ).all()
-        )
-        if finest_level == "grid"
-        else {}
+        cell_households(session, date, finest_codes) if finest_level == "grid" else {}
     )
     stats: dict[str, dict[str, Any]] = {}
     for c in finest_codes:
