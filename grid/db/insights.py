@@ -260,6 +260,23 @@ def unit_insights(
             pd.to_datetime(rp["last"]) >= pd.Timestamp(end - dt.timedelta(days=int(p["repeat_recent_days"])))
         ]
 
+    if len(rp):  # a building's address reads better than its id
+        ids = [str(k) for k, kind in zip(rp["key"], rp["kind"], strict=True) if kind == "building"]
+        addr: dict[str, str] = dict(
+            session.execute(
+                text(
+                    "SELECT DISTINCT ON (building_id) building_id, address FROM building WHERE building_id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            ).all()
+        )
+        rp = rp.assign(
+            place=[
+                f"{addr[str(k)]} ({k})" if kind == "building" and addr.get(str(k)) else str(k)
+                for k, kind in zip(rp["key"], rp["kind"], strict=True)
+            ]
+        )
+
     # rising phrases: the last topic_weeks weeks against the weeks before
     tp = None
     cut = pd.Timestamp(end - dt.timedelta(weeks=int(p["topic_weeks"])))

@@ -92,7 +92,11 @@ def build_tasks(
             if lon is None or lat is None:
                 lon, lat = where_of(cell)
             dept, dept_name = lead(cat, cell or unit_code)
-            place = str(r.key) if r.kind != "cluster" else f"{nm.get(cell or '', cell or '')} 50 m 范围"
+            place = (
+                str(getattr(r, "place", r.key))
+                if r.kind != "cluster"
+                else f"{nm.get(cell or '', cell or '')} 50 m 范围"
+            )
             tasks.append(
                 {
                     "kind": "repeat_place",
