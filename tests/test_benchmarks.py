@@ -249,3 +249,38 @@ def _check_maps(r: dict[str, Any]) -> None:
 
 
 CHECKS["maps"] = _check_maps
+
+
+def _check_insights(r: dict[str, Any]) -> None:
+    validation = r["validation"]
+    assert set(validation) == {str(rate) for rate in r["params"]["rates"]}
+    for v in validation.values():
+        assert v["petitions"] > 0
+        for name in ("hotspots", "surges", "repeat_places", "rising_phrase"):
+            s = v[name]
+            assert s["planted"] > 0 and 0 <= s["found"] <= s["planted"], name
+            assert 0 <= s["true_flags"] <= s["flags"], name
+            for fig in (s, s["baseline"]):
+                for key in ("recall", "precision"):
+                    assert fig[key] is None or 0.0 <= fig[key] <= 1.0, (name, key, fig)
+            assert s["recall"] == s["found"] / s["planted"]
+        # the sample is seeded: its three planted repeat places and the planted phrase are found
+        assert v["repeat_places"]["recall"] == 1.0
+        assert v["rising_phrase"]["found"] == 1
+    u = r["weekly_update"]
+    assert u["cells"] == r["params"]["cells"] and 0 < u["week_placed"] <= u["week_petitions"]
+    parts = u["parts"]
+    assert set(parts) == {"counts", "surges", "hotspots", "repeat_places", "term_counts", "emerging_topics"}
+    for name, p in parts.items():
+        assert p["s"] > 0 and p["baseline_s"] > 0, name
+    assert math.isclose(u["total_s"], sum(p["s"] for p in parts.values()), rel_tol=1e-9)
+    assert parts["term_counts"]["texts"] == u["week_petitions"]
+    cb = u["cache_build"]
+    timed_parts = ("weekly_counts_s", "doc_counts_s", "cell_weights_s", "term_counts_s")
+    assert all(cb[k] > 0 for k in timed_parts)
+    assert math.isclose(cb["total_s"], sum(cb[k] for k in timed_parts), rel_tol=1e-9)
+    assert cb["term_counts_extrapolated_from"] == r["params"]["text_sample"]
+    assert cb["history_rows"] > u["week_petitions"]
+
+
+CHECKS["insights"] = _check_insights
