@@ -486,6 +486,16 @@ def _parents(feats: list[dict[str, Any]], above: list[str]) -> list[int]:
     return out
 
 
+def _heat_points(pts: list[list[float]]) -> list[list[float]]:
+    """``[[lat, lon, weight]]`` rounded (1e-6 degrees, weights to 0.01) in one numpy pass."""
+    if not pts:
+        return []
+    a = np.asarray(pts, dtype="float64")[:, :3]
+    a = a[np.isfinite(a).all(axis=1)]
+    out: list[list[float]] = np.column_stack([a[:, :2].round(6), a[:, 2].round(2)]).tolist()
+    return out
+
+
 def _slim(fc: dict[str, Any]) -> dict[str, Any]:
     """The features with only what the page uses (code, name, parent) and their geometry."""
     return {
@@ -566,7 +576,7 @@ def page_data(page: UnitPage) -> tuple[dict[str, Any], Classes, float]:
     if heat_pts and tiles is not None:
         heat_pts = to_display(heat_pts, tiles, order="latlon")
     heat = {
-        "points": [[round(p[0], 6), round(p[1], 6), _num(float(p[2]))] for p in heat_pts],
+        "points": _heat_points(heat_pts),
         "options": {"radius": 14, "blur": 18, "minOpacity": 0.25, "maxZoom": 17},
     }
     labels = sorted(page.weeks)
