@@ -52,3 +52,20 @@ def test_routing_is_inherited_down_and_overridden_by_streets(session: Session, t
     # a place with no rules at all falls back to the district government
     none = route(session, top, ["999999"], D0)
     assert none["fallback"] and none["lead"] == "999999-gov"
+
+
+def test_catalogue_reloads_while_petitions_use_its_categories(session: Session, tmp_path: Path) -> None:
+    """`make demo` run twice reloads the catalogue after the sample petitions exist: categories are
+    upserted, never deleted from under a petition."""
+    from grid.db import petitions as svc
+
+    import_world(session, tmp_path)
+    load_catalogue(session, D0)
+    code = next(c["code"] for c in read_categories() if c["name"] == "违法建设")
+    p = svc.create(
+        session, {"text": "违建", "category": code, "lon": 116.41, "lat": 39.94, "datum": "wgs84"}, actor="t"
+    )
+    session.flush()
+    again = load_catalogue(session, D0)  # no foreign-key error
+    assert again["categories"] == session.scalar(select(func.count()).select_from(Category))
+    assert session.get(Category, code) is not None and p.category_code == code

@@ -45,11 +45,20 @@ def load_catalogue(session: Session, date: dt.date, categories_path: Path = CATE
     )
     session.execute(text("DELETE FROM routing_rule"))
     session.execute(text("DELETE FROM department"))
+    # categories are upserted, not replaced: petitions refer to them (a reload must not fail once
+    # petitions exist); a category that left the catalogue is kept while a petition uses it
     session.execute(text("UPDATE category SET parent_code = NULL"))
-    session.execute(text("DELETE FROM category"))
     session.flush()
+    keep = {c["code"] for c in cats}
+    session.execute(
+        text(
+            "DELETE FROM category c WHERE NOT (c.code = ANY(:keep)) "
+            "AND NOT EXISTS (SELECT 1 FROM petition p WHERE p.category_code = c.code)"
+        ),
+        {"keep": sorted(keep)},
+    )
     for c in cats:
-        session.add(
+        session.merge(
             Category(
                 code=c["code"],
                 name=c["name"],
