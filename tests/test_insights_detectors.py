@@ -70,16 +70,17 @@ def _stationary(n: int = 500, weeks: int = 53, seed: int = 7) -> tuple[pd.DataFr
 def test_surges_quiet_on_a_stationary_seasonal_series() -> None:
     w, _season = _stationary()
     tested_weeks = w.columns[-20:]
-    fdr = sum(len(surges(w, wk)) for wk in tested_weeks)
-    per_pair = sum(len(surges(w, wk, alpha=1e-3)) for wk in tested_weeks)
-    tested = sum(int(surges(w, wk, return_all=True)["tested"].sum()) for wk in tested_weeks)
+    # the whole family (the default keeps only pairs expected at 4 a week or more)
+    fdr = sum(len(surges(w, wk, min_expected=0.5)) for wk in tested_weeks)
+    per_pair = sum(len(surges(w, wk, alpha=1e-3, min_expected=0.5)) for wk in tested_weeks)
+    tested = sum(int(surges(w, wk, return_all=True, min_expected=0.5)["tested"].sum()) for wk in tested_weeks)
     assert tested > 20 * 250  # most pairs are tested (expected >= 0.5)
-    assert fdr == 0
+    assert fdr == 0 and sum(len(surges(w, wk)) for wk in tested_weeks) == 0
     assert per_pair <= 1e-3 * tested  # the per-pair level holds (discrete: conservative)
     # a seasonal wave is expected everywhere: every pair x3 in the last week raises no flag
     wave = w.copy()
     wave[w.columns[-1]] = np.random.default_rng(1).poisson(3 * w.iloc[:, :-1].mean(axis=1).to_numpy())
-    assert len(surges(wave, w.columns[-1])) == 0
+    assert len(surges(wave, w.columns[-1], min_expected=0.5)) == 0
 
 
 def test_surge_fires_on_a_planted_jump() -> None:
@@ -89,16 +90,20 @@ def test_surge_fires_on_a_planted_jump() -> None:
     # a steady pair at 4 a week (with the seasonal wave) that triples in the last week
     w.loc[pair] = np.round(4.0 * season).astype(int)
     w.loc[pair, last] = round(3 * 4.0 * season[-1])
-    flags = surges(w, last, alpha=1e-3)
+    flags = surges(w, last, alpha=1e-3, min_expected=0.5)
     assert [(r.cell_code, r.category_code) for r in flags.itertuples()] == [pair]
     row = flags.iloc[0]
     assert row["expected"] == pytest.approx(4.0, abs=0.2) and row["ratio"] >= 2.8 and row["p_value"] <= 1e-3
     assert "52 weeks" in row["baseline"] and row["history_weeks"] == 52
-    # among 500 pairs, the false-discovery control (default) needs a clearer jump: 3x on 6 a week
-    assert len(surges(w, last)) == 0
+    # among 500 pairs, the false-discovery control needs a clearer jump: 3x on 6 a week ...
+    assert len(surges(w, last, min_expected=0.5)) == 0
+    # ... unless the family holds only the pairs that can show a surge (independent filtering on
+    # the expectation, the default): then 3x on 4 a week is found, and nothing else
+    assert [r.cell_code for r in surges(w, last).itertuples()] == ["c000"]
+    assert int(surges(w, last, return_all=True)["tested"].sum()) < 50
     w.loc[pair] = np.round(6.0 * season).astype(int)
     w.loc[pair, last] = round(3 * 6.0 * season[-1])
-    assert [r.cell_code for r in surges(w, last).itertuples()] == ["c000"]
+    assert [r.cell_code for r in surges(w, last, min_expected=0.5).itertuples()] == ["c000"]
     # the local baseline (4 weeks either side, seasonally adjusted) has 8 weeks of history, not
     # 52: it needs a larger pair for the same jump (here ~6.5 a week in a low season week)
     mid = w.columns[-6]
