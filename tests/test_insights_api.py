@@ -16,12 +16,11 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from grid.db import petitions as svc
-from grid.db.buildings import import_buildings
 from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from maps.pages import read_page_data
 from tests.test_jurisdiction import _world
-from tests.world import D0
+from tests.world import D0, import_three_buildings
 
 PHONE = "13812345678"
 WEEK = "2023-W24"  # 2023-06-12 .. 06-18
@@ -32,15 +31,7 @@ def city(committed_db: str, tmp_path: Path) -> tuple[str, str]:
     with session_scope(committed_db) as s:
         _world(s, tmp_path)
         load_catalogue(s, D0)
-        csv = tmp_path / "b.csv"
-        csv.write_text(
-            "building_id,address,lon,lat,households,compound,road,door_number,building_no,floors\n"
-            "B1,一街道幸福路1号院1号楼,116.41,39.94,300,幸福里,幸福路,1,1,6\n"
-            "B2,一街道幸福路3号院1号楼,116.44,39.94,200,和平里,幸福路,3,1,6\n"
-            "B3,一街道幸福路5号院1号楼,116.41,39.91,100,安乐里,幸福路,5,1,6\n",
-            encoding="utf-8",
-        )
-        import_buildings(s, csv, datum="wgs84", valid_from=D0)
+        import_three_buildings(s, tmp_path)
         for i in range(8):  # the repeat place: B1, garbage, 8 in 10 days
             svc.process(
                 s,

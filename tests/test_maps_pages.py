@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli import app as cli
 from grid.db import petitions as svc
-from grid.db.buildings import import_buildings
 from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.store import assign_staff
@@ -26,7 +25,7 @@ from maps.offline import external_urls
 from maps.pages import cell_stats, read_page_data
 from tests import browser as _browser
 from tests.test_jurisdiction import COMM, _world
-from tests.world import D0
+from tests.world import D0, import_three_buildings
 
 PHONE = "13812345678"
 EXACT = (116.412345, 39.943210)  # a reporter's exact point: must never appear in a page
@@ -38,15 +37,7 @@ def city(committed_db: str, tmp_path: Path) -> str:
         _world(s, tmp_path)
         assign_staff(s, COMM + "001", "王网格", valid_from=D0)
         load_catalogue(s, D0)
-        csv = tmp_path / "b.csv"
-        csv.write_text(
-            "building_id,address,lon,lat,households,compound,road,door_number,building_no,floors\n"
-            "B1,一街道幸福路1号院1号楼,116.41,39.94,300,幸福里,幸福路,1,1,6\n"
-            "B2,一街道幸福路3号院1号楼,116.44,39.94,200,和平里,幸福路,3,1,6\n"
-            "B3,一街道幸福路5号院1号楼,116.41,39.91,100,安乐里,幸福路,5,1,6\n",
-            encoding="utf-8",
-        )
-        import_buildings(s, csv, datum="wgs84", valid_from=D0)
+        import_three_buildings(s, tmp_path)
         for i in range(6):  # six in cell 001, two in 002 (under k = 3: hidden), one in 003
             svc.process(
                 s,

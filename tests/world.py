@@ -89,3 +89,20 @@ def import_world(session: Session, tmp_path: Path, *, communities: bool = True) 
             datum="wgs84",
             valid_from=D0,
         )
+
+
+THREE_BUILDINGS = (
+    "building_id,address,lon,lat,households,compound,road,door_number,building_no,floors\n"
+    "B1,一街道幸福路1号院1号楼,116.41,39.94,300,幸福里,幸福路,1,1,6\n"
+    "B2,一街道幸福路3号院1号楼,116.44,39.94,200,和平里,幸福路,3,1,6\n"
+    "B3,一街道幸福路5号院1号楼,116.41,39.91,100,安乐里,幸福路,5,1,6\n"
+)
+
+
+def import_three_buildings(session: Session, tmp_path: Path) -> None:
+    """Three buildings of 300, 200 and 100 households in cells 001, 002 and 003 of the test world."""
+    from grid.db.buildings import import_buildings
+
+    csv = tmp_path / "b.csv"
+    csv.write_text(THREE_BUILDINGS, encoding="utf-8")
+    import_buildings(session, csv, datum="wgs84", valid_from=D0)
