@@ -874,6 +874,42 @@ def scores_cmd(
         )
 
 
+@app.command("backup")
+def backup_cmd(
+    dest: Annotated[
+        Path, typer.Argument(metavar="FILE", help="the backup file to write (pg_dump custom format)")
+    ],
+) -> None:
+    """Back up the whole database (pg_dump); the file appears only when the dump is whole."""
+    from grid.config import get_settings
+    from grid.db.backup import backup
+
+    with guarded():
+        r = backup(get_settings().database_url, dest)
+    out.print(f"backup written: {r['path']} ({r['bytes']:,} bytes)", highlight=False)
+
+
+@app.command("restore")
+def restore_cmd(
+    path: Annotated[Path, typer.Argument(help="a file written by gridgov backup")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="replace the database's contents without asking")
+    ] = False,
+) -> None:
+    """Replace the database's contents with a backup, in one transaction (all or nothing)."""
+    from grid.config import get_settings
+    from grid.db.backup import restore
+
+    s = get_settings()
+    if not yes and not typer.confirm(
+        f"replace everything in {s.database_url.rsplit('/', 1)[-1]} with {path}?"
+    ):
+        raise typer.Exit(1)
+    with guarded():
+        r = restore(s.database_url, path)
+    out.print(f"restored {r['entries']} entries from {r['path']}", highlight=False)
+
+
 @app.command("insights")
 def insights_cmd(
     unit: Annotated[str, typer.Option("--unit", help="a unit code, e.g. 110105016 (双井街道)")],
