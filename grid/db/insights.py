@@ -110,11 +110,14 @@ def _cells(session: Session, idx: Any, code: str, date: dt.date) -> gpd.GeoDataF
     )
 
 
-def _petitions(session: Session, code: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+def _petitions(
+    session: Session, code: str, start: dt.datetime, end: dt.datetime, *, with_text: bool = True
+) -> pd.DataFrame:
+    body = "text" if with_text else "NULL AS text"  # only the rising phrases read the text
     rows = session.execute(
         text(
             "SELECT id, received_at, cell_code, community_code, street_code, category_code, building_id, address, "
-            "ST_X(geom) AS lon, ST_Y(geom) AS lat, text, (status = 'merged' OR duplicate_of IS NOT NULL) AS merged "
+            f"ST_X(geom) AS lon, ST_Y(geom) AS lat, {body}, (status = 'merged' OR duplicate_of IS NOT NULL) AS merged "
             "FROM petition WHERE owner_chain @> ARRAY[CAST(:unit AS varchar)] "
             "AND received_at >= :a AND received_at < :b"
         ),
@@ -183,7 +186,7 @@ def unit_insights(
     tz = pd.Timestamp(monday).tz_localize(TZ).tzinfo
     end = dt.datetime.combine(week_end, dt.time(), tzinfo=tz)
     start = end - dt.timedelta(weeks=int(p["history_weeks"]))
-    calls = _petitions(session, code, start, end)
+    calls = _petitions(session, code, start, end, with_text=bool(p.get("topics", True)))
     # a "me too" merged into an earlier petition is one problem (rates, surges, words count it
     # once) but one more call from the place (repeat places count every call)
     pet = calls[~calls["merged"].astype(bool)].reset_index(drop=True)

@@ -514,14 +514,8 @@ def cell_excess(
             p[ok] = tail + (0.5 if mid_p else 1.0) * stats.binom.pmf(xs, n, sh)
     q = np.full(len(x), np.nan)
     tested = np.isfinite(p)
-    if tested.any():
-        pt = p[tested]
-        order = np.argsort(pt)
-        ranked = pt[order] * tested.sum() / (np.arange(tested.sum()) + 1)
-        adj = np.minimum.accumulate(ranked[::-1])[::-1]
-        qq = np.empty_like(pt)
-        qq[order] = np.minimum(adj, 1.0)
-        q[tested] = qq
+    if tested.any():  # Benjamini-Hochberg over the tested cells, as gi_star's q
+        q[tested] = np.asarray(stats.false_discovery_control(p[tested], method="bh"), dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(expected > 0, x / expected, np.nan)
     excess = tested & (np.nan_to_num(q, nan=1.0) <= fdr) & (np.nan_to_num(ratio) >= min_ratio)
