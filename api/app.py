@@ -8,12 +8,24 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import errors
-from api.routes import geocode, health, insights, jurisdiction, maps, maps_static, open311, petitions, units
+from api import errors, security
+from api.routes import (
+    auth,
+    geocode,
+    health,
+    insights,
+    jurisdiction,
+    maps,
+    maps_static,
+    open311,
+    petitions,
+    units,
+)
 from grid import __version__
 from grid.config import Settings, get_settings
+from grid.errors import ConfigError
 
 
 def _warm(url: str) -> None:
@@ -32,6 +44,14 @@ def create_app(
     settings: Settings | None = None, database_url: str | None = None, warm: bool = False
 ) -> FastAPI:
     settings = settings or get_settings()
+    problems = settings.unsafe()
+    if problems:  # outside development, refuse to serve with unsafe settings (docs/SECURITY.md)
+        raise ConfigError(
+            f"refusing to serve in {settings.environment} mode: "
+            + "; ".join(problems)
+            + " (or set GRIDGOV_ENVIRONMENT=development on a machine of your own)",
+            code="unsafe_settings",
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,12 +63,16 @@ def create_app(
         lifespan=lifespan,
         title="gridgov",
         version=__version__,
-        description="Who owns this place: units, grid cells, officers and departments of a city.",
+        description="Who owns this place: units, grid cells, officers and departments of a city. "
+        "Roles and the endpoints each may call: docs/SECURITY.md.",
+        dependencies=[Depends(security.rate_limit)],
     )
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
     errors.install(app)
+    security.install(app, settings)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(units.router)
     app.include_router(jurisdiction.router)
     app.include_router(geocode.router)

@@ -50,13 +50,21 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(sample_app, name="sample")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(levels_app, name="levels")
-keys_app = typer.Typer(help="API keys for systems calling the petition API.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for systems calling the API (roles and scopes: docs/SECURITY.md).", no_args_is_help=True
+)
+users_app = typer.Typer(
+    help="People who log in (POST /v1/auth/token): roles, scopes, disabling. Roles: "
+    "public, operator, officer, street_admin, planner, admin (docs/SECURITY.md).",
+    no_args_is_help=True,
+)
 petitions_app = typer.Typer(
     help="Petitions: finish interrupted dispatches, retention, sample year.", no_args_is_help=True
 )
 maps_app = typer.Typer(help="Map pages as static files that open from disk.", no_args_is_help=True)
 app.add_typer(maps_app, name="maps")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(petitions_app, name="petitions")
 
 out = Console()
@@ -789,12 +797,19 @@ def levels_load(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="who uses it: 12345-dispatcher, open311-client ...")],
-    role: Annotated[list[str] | None, typer.Option(help="role(s) of the key (default operator)")] = None,
+    role: Annotated[
+        list[str] | None, typer.Option(help="role(s) of the key, repeatable (default operator)")
+    ] = None,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(help="unit code(s) an officer / street_admin key is limited to, repeatable"),
+    ] = None,
 ) -> None:
-    """Create an API key; it is printed once (only its hash is stored)."""
-    from grid.db.petitions import create_key
+    """Create an API key; it is printed once (only its hash is stored). Trusted system keys can
+    be exempted from rate limits with GRIDGOV_RATE_LIMIT_EXEMPT_KEYS=NAME,..."""
+    from grid.db.users import create_key
 
-    key = run_tx(lambda s: create_key(s, name, role or ["operator"])[0])
+    key = run_tx(lambda s: create_key(s, name, role or ["operator"], unit or [])[0])
     out.print(f"key for {name} (shown once, keep it safe):")
     sys.stdout.write(key + "\n")
 
@@ -808,13 +823,17 @@ def keys_list() -> None:
 
     def rows(s: Any) -> list[tuple[Any, ...]]:
         return [
-            (k.name, k.prefix, k.roles, k.created_at, k.revoked_at)
+            (k.name, k.prefix, k.roles, k.scope, k.created_at, k.revoked_at)
             for k in s.scalars(select(ApiKey).order_by(ApiKey.name))
         ]
 
-    for name, prefix, roles, created, revoked in run_tx(rows):
+    for name, prefix, roles, scope, created, revoked in run_tx(rows):
         state = f"revoked {revoked:%Y-%m-%d}" if revoked else "active"
-        out.print(f"{name:30} {prefix}…  {','.join(roles):12} {created:%Y-%m-%d}  {state}", highlight=False)
+        where = ",".join(scope or []) or "city"
+        out.print(
+            f"{name:30} {prefix}…  {','.join(roles):12} {where:12} {created:%Y-%m-%d}  {state}",
+            highlight=False,
+        )
 
 
 @keys_app.command("revoke")
@@ -824,6 +843,60 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> 
 
     run_tx(lambda s: revoke_key(s, name))
     out.print(f"revoked {name}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="login name (no spaces)")],
+    role: Annotated[list[str], typer.Option(help="role(s), repeatable: operator, officer, street_admin ...")],
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(help="unit code(s) an officer (cells) or street_admin (street) is limited to"),
+    ] = None,
+    full_name: Annotated[str, typer.Option(help="the person's name, for the record")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (scripts)")
+    ] = False,
+) -> None:
+    """Add a person who logs in. The password is asked twice (or read from stdin); at least 10
+    characters, stored as an argon2 hash."""
+    from grid.db.users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    row = run_tx(lambda s: add_user(s, username, password, role, unit or [], full_name))
+    where = ", ".join(row.scope) if row.scope else "the whole city"
+    out.print(f"user {row.username}: roles {', '.join(row.roles)}; scope {where}")
+
+
+@users_app.command("list")
+def users_list(fmt: FmtOpt = Fmt.text) -> None:
+    """The users: name, roles, scope, created, disabled."""
+    from grid.db.users import list_users
+
+    rows = run_tx(list_users)
+
+    def show(rs: Any) -> None:
+        for u in rs:
+            state = f"disabled {u['disabled_at']:%Y-%m-%d}" if u["disabled_at"] else "active"
+            where = ",".join(u["scope"]) or "city"
+            out.print(f"{u['username']:24} {','.join(u['roles']):20} {where:20} {state}", highlight=False)
+
+    emit(rows, fmt, show)
+
+
+@users_app.command("disable")
+def users_disable(
+    username: Annotated[str, typer.Argument(help="login name")],
+    enable: Annotated[bool, typer.Option("--enable", help="enable a disabled user again")] = False,
+) -> None:
+    """Disable a user at once (their tokens stop working on the next request)."""
+    from grid.db.users import set_disabled
+
+    run_tx(lambda s: set_disabled(s, username, not enable))
+    out.print(f"{'enabled' if enable else 'disabled'} {username}")
 
 
 @petitions_app.command("process")
@@ -1065,8 +1138,10 @@ def serve(
 
     s = get_settings()
     h, p = host or s.host, port or s.port
-    out.print(f"gridgov API on [bold]http://{h}:{p}[/]  (health: /health, docs: /docs)")
-    uvicorn.run(create_app(s, warm=True), host=h, port=p, log_level="info")
+    with guarded():  # production refuses unsafe settings with a message, not a traceback
+        application = create_app(s, warm=True)
+    out.print(f"gridgov API on [bold]http://{h}:{p}[/] ({s.environment})  (health: /health, docs: /docs)")
+    uvicorn.run(application, host=h, port=p, log_level="info")
 
 
 @app.command("demo")
@@ -1075,11 +1150,17 @@ def demo(
     host: Annotated[str | None, typer.Option(help="interface")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
 ) -> None:
-    """Migrate, load the Beijing sample city (idempotent), validate it, then serve the API."""
+    """Migrate, load the Beijing sample city (idempotent), validate it, then serve the API.
+    Runs in development mode (random demo passwords, a per-process token key, CORS closed)."""
     from grid.config import get_settings
 
+    os.environ["GRIDGOV_ENVIRONMENT"] = "development"
+    get_settings.cache_clear()
     s = get_settings()
-    out.print(f"[bold]gridgov demo[/] (environment: {s.environment})")
+    out.print(
+        "[bold]gridgov demo[/] in [bold yellow]development mode[/]: not for production "
+        "(production needs GRIDGOV_SECRET_KEY and real accounts; docs/SECURITY.md)"
+    )
     db_upgrade("head")
     sample_load(None)
     from grid.db.validation import validate_store
@@ -1089,15 +1170,18 @@ def demo(
         f"sample city: {report['units']} units, {report['errors']} validation error(s), "
         f"{report['warnings']} warning(s)"
     )
-    from api.demo import demo_key, tour
+    from api.demo import demo_key, demo_users, tour
 
     key = run_tx(demo_key)
+    users = run_tx(demo_users)
     with guarded():
-        tour(key, lambda m: out.print(m, highlight=False, markup=False))
+        tour(key, lambda m: out.print(m, highlight=False, markup=False), users=users)
     out.print("[bold]proactive governance[/]: 双井街道's task list for the sample year's last full week")
     with guarded():
         insights_cmd(unit="110105016", week="2025-W52", fmt="text", hot_weeks=52)
-    out.print(f"development API key for the petition endpoints (header X-API-Key): [bold]{key}[/]")
+    out.print(f"development API key (operator; header X-API-Key): [bold]{key}[/]")
+    for name, password in users.items():
+        out.print(f"development login {name} / {password}  (POST /v1/auth/token)", highlight=False)
     h, p = host or s.host, port or s.port
     out.print(f"maps: http://{h}:{p}/maps/  (双井街道: http://{h}:{p}/maps/unit/110105016)")
     out.print(

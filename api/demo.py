@@ -13,20 +13,42 @@ from collections.abc import Callable
 from typing import Any
 
 DEMO_KEY_NAME = "demo"
+DEMO_STREET = "110105016"  # 双井街道
+DEMO_USERS = {"demo-street": ("street_admin", DEMO_STREET), "demo-planner": ("planner", None)}
 
 
 def demo_key(session: Any) -> str:
     """A fresh development key named ``demo`` (the previous one is revoked and replaced)."""
     from sqlalchemy import text
 
-    from grid.db.petitions import create_key
+    from grid.db.users import create_key
 
     session.execute(text("DELETE FROM api_key WHERE name = :n"), {"n": DEMO_KEY_NAME})
     key, _ = create_key(session, DEMO_KEY_NAME, ["operator"])
     return key
 
 
-def tour(key: str, say: Callable[[str], None], database_url: str | None = None) -> dict[str, Any]:
+def demo_users(session: Any) -> dict[str, str]:
+    """Fresh demo accounts with random passwords (printed by the demo; never a default password):
+    ``demo-street`` (street admin of 双井) and ``demo-planner``. Returns {username: password}."""
+    import secrets
+
+    from sqlalchemy import text
+
+    from grid.db.users import add_user
+
+    out = {}
+    for name, (role, unit) in DEMO_USERS.items():
+        session.execute(text("DELETE FROM app_user WHERE username = :n"), {"n": name})
+        password = secrets.token_urlsafe(12)
+        add_user(session, name, password, [role], [unit] if unit else [], full_name="demo account")
+        out[name] = password
+    return out
+
+
+def tour(
+    key: str, say: Callable[[str], None], database_url: str | None = None, users: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Post one petition and follow it; returns what was seen (also printed through ``say``)."""
     import datetime as dt
     import warnings
@@ -56,7 +78,7 @@ def tour(key: str, say: Callable[[str], None], database_url: str | None = None) 
         f"lead {p['lead_department']} ({(p.get('routing') or {}).get('lead_name', '')}), "
         f"co {p['co_departments']}, due {p['due_at']} ({p['time_limit']})"
     )
-    o311 = c.get("/open311/v2/requests.json", params={"service_request_id": str(pid)}).json()
+    o311 = c.get("/open311/v2/requests.json", params={"service_request_id": str(pid)}, headers=h).json()
     say(
         f"tour: Open311 requests.json has it: status {o311[0]['status']}, agency {o311[0]['agency_responsible']}"
     )
@@ -68,13 +90,23 @@ def tour(key: str, say: Callable[[str], None], database_url: str | None = None) 
         return next((i for i in items if i["code"] == street), {})
 
     before = score()
-    for action, data in (
-        ("accept", {"actor": "双井街道城管办"}),
-        ("resolve", {"note": "已清运，并增加清运频次", "actor": "双井街道城管办"}),
-        ("callback", {"resolved": True, "satisfaction": "satisfied", "actor": "12345回访"}),
-        ("close", {"actor": "12345"}),
+    # the street office works on it as a person who logged in; the 12345 centre calls back
+    street_h = h
+    if users and "demo-street" in users:
+        login = c.post("/v1/auth/token", data={"username": "demo-street", "password": users["demo-street"]})
+        if login.status_code != 200:
+            raise RuntimeError(f"tour: demo-street could not log in: {login.text}")
+        street_h = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        say(
+            f"tour: demo-street (street_admin of {DEMO_STREET}) logged in; token for {login.json()['expires_in']} s"
+        )
+    for action, data, hh in (
+        ("accept", {"actor": "双井街道城管办"}, street_h),
+        ("resolve", {"note": "已清运，并增加清运频次", "actor": "双井街道城管办"}, street_h),
+        ("callback", {"resolved": True, "satisfaction": "satisfied", "actor": "12345回访"}, h),
+        ("close", {"actor": "12345"}, h),
     ):
-        r = c.post(f"/v1/petitions/{pid}/{action}", json=data, headers=h)
+        r = c.post(f"/v1/petitions/{pid}/{action}", json=data, headers=hh)
         if r.status_code != 200:
             raise RuntimeError(f"tour: {action} refused: {r.text}")
     after = score()

@@ -14,9 +14,14 @@ Every module ``benchmarks/bench_*.py`` is one benchmark. It exposes
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from pathlib import Path
 from types import ModuleType
+
+# Benchmarks serve the API on loopback against the development database: development mode
+# (production refuses to start without a secret key; docs/SECURITY.md).
+os.environ.setdefault("GRIDGOV_ENVIRONMENT", "development")
 
 SIZES = ("toy", "full")
 PREFIX = "bench_"

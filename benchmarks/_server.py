@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 def free_port() -> int:
@@ -33,32 +34,56 @@ def ensure_sample() -> None:
         load_sample(BUILD_DIR)
 
 
-@contextmanager
-def serve_api(env: dict[str, str] | None = None, start_timeout: float = 60.0) -> Iterator[int]:
-    """Serve ``api.app:create_app`` against the configured database; yield the port; stop it after."""
+def start_api(
+    env: dict[str, str] | None = None,
+    start_timeout: float = 60.0,
+    stderr: Any = subprocess.PIPE,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``api.app:create_app`` under uvicorn (one process) against the configured database;
+    return ``(process, port)`` once ``/ping`` answers. The caller stops the process (it is killed
+    here when it does not come up in ``start_timeout`` seconds)."""
     from grid.config import get_settings
 
     port = free_port()
     full_env = {**os.environ, "GRIDGOV_DATABASE_URL": get_settings().database_url, **(env or {})}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
-    server = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.time() + start_timeout
         while time.time() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"the API server exited with status {server.returncode} while starting")
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 c.request("GET", "/ping")
                 if c.getresponse().status == 200:
-                    break
+                    return server, port
             except OSError:
                 time.sleep(0.2)
-        else:
-            raise RuntimeError("the API server did not start")
+        raise RuntimeError("the API server did not start")
+    except BaseException:
+        stop_api(server)
+        raise
+
+
+def stop_api(server: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Terminate the server (SIGTERM, then SIGKILL after ``timeout`` seconds); a no-op once it exited."""
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@contextmanager
+def serve_api(env: dict[str, str] | None = None, start_timeout: float = 60.0) -> Iterator[int]:
+    """Serve ``api.app:create_app`` against the configured database; yield the port; stop it after."""
+    server, port = start_api(env, start_timeout)
+    try:
         yield port
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_api(server)

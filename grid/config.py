@@ -18,7 +18,25 @@ DEFAULT_TEST_DB = "postgresql+psycopg://gridgov:gridgov@127.0.0.1:5432/gridgov_t
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDGOV_", env_file=".env", extra="ignore")
 
-    environment: str = Field("development", description="development | production")
+    environment: str = Field(
+        "production",
+        description="production (default: unsafe settings are refused) | development (demo, tests)",
+    )
+    # Security (docs/SECURITY.md). No default secret: production refuses to start without one.
+    secret_key: str | None = Field(
+        None, description="signs login tokens (JWT HS256); at least 32 characters; required in production"
+    )
+    token_minutes: int = Field(60, ge=1, le=24 * 60, description="lifetime of a login token")
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty = CORS closed")
+    rate_limit_public: str = Field(
+        "600/minute", description="requests per client address without credentials (limits syntax)"
+    )
+    rate_limit_key: str = Field("6000/minute", description="requests per API key or logged-in user")
+    rate_limit_login: str = Field("10/minute", description="login attempts per client address")
+    rate_limit_exempt_keys: str = Field(
+        "", description="comma-separated names of trusted system keys that are not rate limited"
+    )
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body accepted (bytes)")
     database_url: str = Field(DEFAULT_DB, description="SQLAlchemy URL of the PostGIS database")
     test_database_url: str = Field(DEFAULT_TEST_DB, description="database the test suite may wipe")
     # Validation tolerances (square metres / metres, measured in a metric CRS).
@@ -53,6 +71,40 @@ class Settings(BaseSettings):
     map_k_min: int = Field(3, description="cells with fewer petitions show no count")
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    def unsafe(self) -> list[str]:
+        """What makes these settings unsafe to serve outside development (empty = fine)."""
+        problems = []
+        if self.environment not in ("development", "production"):
+            problems.append(f"GRIDGOV_ENVIRONMENT={self.environment!r}: use production or development")
+        if self.development:
+            return problems
+        if not self.secret_key:
+            problems.append(
+                "GRIDGOV_SECRET_KEY is not set (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        elif len(self.secret_key) < 32:
+            problems.append("GRIDGOV_SECRET_KEY is shorter than 32 characters")
+        elif self.secret_key in KNOWN_WEAK_SECRETS:
+            problems.append("GRIDGOV_SECRET_KEY is a published example value")
+        if "*" in self.cors_list:
+            problems.append("GRIDGOV_CORS_ORIGINS='*' opens the API to every web site: list the origins")
+        return problems
+
+    @property
+    def cors_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def exempt_keys(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.rate_limit_exempt_keys.split(",") if k.strip())
+
+
+KNOWN_WEAK_SECRETS = frozenset({"changeme" * 4, "secret" * 6, "development-secret-key-not-for-production"})
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ class GridGovError(Exception):
 
     code: str = "gridgov_error"
     status: int = 400
+    headers: dict[str, str] | None = None  # extra HTTP headers of the answer (WWW-Authenticate, Retry-After)
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -87,3 +88,34 @@ class NeedsReview(GridGovError):
 
     code = "needs_review"
     status = 422
+
+
+class Unauthorized(GridGovError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+    code = "unauthorized"
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012 (read only)
+
+
+class Forbidden(GridGovError):
+    """Known credentials whose roles do not allow the request."""
+
+    code = "forbidden"
+    status = 403
+
+
+class TooManyRequests(GridGovError):
+    """A rate limit was hit; ``retry_after`` seconds until the window frees a slot."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, details={"retry_after": retry_after})
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class PayloadTooLarge(GridGovError):
+    code = "body_too_large"
+    status = 413

@@ -18,6 +18,10 @@ from sqlalchemy.orm import Session
 from grid.config import get_settings
 from grid.db.models import Base
 
+# The suite runs in development mode (production refuses to start without a secret key, which
+# tests/test_security.py checks on its own settings objects).
+os.environ.setdefault("GRIDGOV_ENVIRONMENT", "development")
+
 # the browser fixtures (one chromium for the whole run: two sync Playwright instances cannot coexist)
 pytest_plugins = ["tests.browser"]
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from grid.db.engine import session_scope
 from grid.db.store import assign_staff
+from grid.db.users import create_key
 from tests.test_jurisdiction import COMM, X1, _world
 from tests.world import D0
 
@@ -37,7 +38,10 @@ def test_point_shape_batch_and_rulings(committed_db: str, tmp_path: Path) -> Non
         "author": "规划科",
         "valid_from": "2023-01-01",
     }
-    r = c.post("/v1/rulings", json=ruling)
+    assert c.post("/v1/rulings", json=ruling).status_code == 401  # a planner's act
+    with session_scope(committed_db) as s:
+        planner = {"X-API-Key": create_key(s, "planner", ["planner"])[0]}
+    r = c.post("/v1/rulings", json=ruling, headers=planner)
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
     edge = c.get("/v1/jurisdiction", params={"lon": X1, "lat": 39.94, "at": "2023-06-01"}).json()

@@ -284,3 +284,27 @@ def _check_insights(r: dict[str, Any]) -> None:
 
 
 CHECKS["insights"] = _check_insights
+
+
+def _check_load(r: dict[str, Any]) -> None:
+    mix, trivial = r["mix"], r["trivial"]
+    assert set(mix["kinds"]) == {"jurisdiction", "geocode", "intake"}, "every kind of the mix was sent"
+    for name, phase in (("warm-up", r["warmup"]), ("mix", mix), ("/ping", trivial)):
+        assert phase["requests"] > 0 and phase["errors"] == 0, (name, phase["errors_by_status"])
+        for kind, k in phase["kinds"].items():
+            # every answer has the expected status (201 for intake: no external_id was replayed)
+            assert k["status"] == {str(r["expected_status"][kind]): k["requests"]}, (name, kind, k["status"])
+            assert k["requests"] > 0 and k["rps"] > 0
+            assert 0 < k["p50_ms"] <= k["p99_ms"] and math.isfinite(k["p99_ms"]), (name, kind)
+    assert mix["rps"] > 0 and trivial["rps"] > 0 and r["throughput_ratio"] > 0
+    assert sum(mix["intake_outcomes"].values()) == mix["kinds"]["intake"]["requests"]
+    rss = r["rss"]
+    assert rss["after_warmup_mb"] > 0 and rss["end_mb"] > 0
+    assert math.isfinite(rss["ratio"]) and rss["ratio"] > 0 and isinstance(rss["met"], bool)
+    assert r["server_alive"]
+    # the run's petitions were deleted: those of the warm-up and the mix, and no more
+    taken_in = sum(p["kinds"].get("intake", {}).get("requests", 0) for p in (r["warmup"], mix))
+    assert r["petitions_deleted"] == taken_in
+
+
+CHECKS["load"] = _check_load

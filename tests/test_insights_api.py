@@ -121,11 +121,13 @@ def test_insights_cli_text_and_json(city: tuple[str, str]) -> None:
 
 
 def test_map_page_carries_hotspots_and_task_markers(city: tuple[str, str]) -> None:
-    url, _ = city
+    url, key = city
     c = TestClient(create_app(database_url=url))
     plain = read_page_data(c.get("/maps/unit/110105001").text)
     assert plain["insights"] is None
-    r = c.get("/maps/unit/110105001", params={"insights": "true", "week": WEEK})
+    # the insights layer needs credentials (the counts do not)
+    assert c.get("/maps/unit/110105001", params={"insights": "true", "week": WEEK}).status_code == 401
+    r = c.get("/maps/unit/110105001", params={"insights": "true", "week": WEEK}, headers={"X-API-Key": key})
     assert r.status_code == 200
     ins = read_page_data(r.text)["insights"]
     assert ins is not None and len(ins["tasks"]) >= 1

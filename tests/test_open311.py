@@ -140,6 +140,11 @@ def test_post_then_find_the_request_and_follow_it_to_closed(api: Any) -> None:  
     assert detail["contact"]["phone"] == "138****5678" and detail["contact"]["name"] == "张"
     assert c.get(f"/v1/petitions/{consult}", headers=h).json()["type"] == "consultation"
 
+    # service requests are petitions: credentials that may read them are needed
+    anon = c.get(f"{V2}/requests.json")
+    assert anon.status_code == 401 and "credentials_required" in anon.text
+    assert c.get(f"{V2}/requests/{sid}.json").status_code == 401
+    c.headers.update(h)
     r = c.get(f"{V2}/requests.json")
     assert r.status_code == 200 and PHONE not in r.text and "5678" not in r.text
     items = r.json()

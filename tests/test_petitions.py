@@ -35,7 +35,7 @@ def api(committed_db: str, tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
         _world(s, tmp_path)
         assign_staff(s, COMM + "001", "王网格", valid_from=D0)
         load_catalogue(s, D0)
-        key, _ = svc.create_key(s, "12345-dispatcher")
+        key, _ = svc.create_key(s, "12345-dispatcher", ["admin"])
     return TestClient(create_app(database_url=committed_db)), {"X-API-Key": key}
 
 
@@ -339,7 +339,7 @@ def test_bad_intake_is_refused_and_writes_nothing(
 
 def test_api_key_is_required_and_revocable(api: Any) -> None:
     c, h = api
-    assert c.get("/v1/petitions").json()["code"] == "api_key_required"
+    assert c.get("/v1/petitions").json()["code"] == "credentials_required"
     assert c.get("/v1/petitions", headers={"X-API-Key": "ggk_nope"}).status_code == 401
     with session_scope() as s:
         svc.revoke_key(s, "12345-dispatcher")

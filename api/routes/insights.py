@@ -1,4 +1,5 @@
-"""Proactive governance: ``GET /v1/insights?unit=&week=`` (an API key is needed, like petitions).
+"""Proactive governance: ``GET /v1/insights?unit=&week=`` (credentials with ``insights:read``;
+a scoped reader asks for units inside its scope only).
 
 Hotspots, surges, repeat places, rising phrases and the task list of a unit for a week
 (:func:`grid.db.insights.unit_insights`; methods in docs/INSIGHTS.md). Aggregates and places
@@ -9,22 +10,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import request_session
-from api.routes.petitions import KeyDep
 from api.schemas import ErrorOut
+from api.security import need
+from grid.auth import Principal
 
 router = APIRouter(
     tags=["insights"],
-    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    responses={
+        400: {"model": ErrorOut},
+        401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
+        404: {"model": ErrorOut},
+    },
 )
 
 
 @router.get("/v1/insights")
 def insights(
     request: Request,
-    key: KeyDep,
+    who: Annotated[Principal, Depends(need("insights:read"))],
     unit: Annotated[
         str, Query(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z]+$", description="a unit code")
     ],
@@ -39,8 +46,10 @@ def insights(
 ) -> dict[str, Any]:
     """The unit's proactive task list for the week, with the evidence of each task."""
     from grid.db.insights import unit_insights
+    from grid.db.users import check_unit_scope
 
     with request_session(request) as session:
+        check_unit_scope(session, who, unit)
         out = unit_insights(session, unit, week=week)
     for t in out["tasks"]:
         t.pop("petition_ids", None)  # the ids stay with the petition API (roles: the roles issue)

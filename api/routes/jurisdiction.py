@@ -6,13 +6,15 @@ import datetime as dt
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, request_session
 from api.schemas import ErrorOut
+from api.security import need
+from grid.auth import Principal
 from grid.db.jurisdiction import answer, cached_index, decide_point, get_index, locate, locate_shape, to_point
 from grid.db.rulings import add_ruling, list_rulings
 from grid.errors import GridGovError, InputError, NeedsReview
@@ -48,12 +50,12 @@ class BatchIn(BaseModel):
 
 class RulingIn(BaseModel):
     geometry: dict[str, Any] = Field(description="the place: a GeoJSON Point, LineString or Polygon (WGS84)")
-    owner_code: str
-    reason: str = Field(min_length=1)
-    author: str = Field(min_length=1)
-    level: str | None = None
+    owner_code: str = Field(min_length=1, max_length=32)
+    reason: str = Field(min_length=1, max_length=2000)
+    author: str = Field(min_length=1, max_length=100)
+    level: str | None = Field(None, max_length=32)
     valid_from: dt.date | None = None
-    supersedes: int | None = None
+    supersedes: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
 def _geometry(gj: dict[str, Any]) -> Any:
@@ -182,14 +184,17 @@ def jurisdiction_batch(body: BatchIn, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/v1/rulings", status_code=201)
-def create_ruling(body: RulingIn, session: SessionDep) -> dict[str, Any]:
-    """Record a planner's ruling (a place and its owner, with reason and author). Versioned."""
+def create_ruling(
+    body: RulingIn, session: SessionDep, who: Annotated[Principal, Depends(need("rulings:write"))]
+) -> dict[str, Any]:
+    """Record a planner's ruling (a place and its owner, with reason and author). Versioned.
+    Needs the planner (or admin) role; the credential is recorded beside the author."""
     return add_ruling(
         session,
         _geometry(body.geometry),
         owner_code=body.owner_code,
         reason=body.reason,
-        author=body.author,
+        author=f"{body.author} ({who.actor})",
         level=body.level,
         valid_from=body.valid_from,
         supersedes=body.supersedes,

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import request_session
+from api.security import PrincipalDep, need
 
 router = APIRouter(tags=["maps"])
 
@@ -113,6 +114,7 @@ def maps_index(
 @router.get("/maps/unit/{code}", response_class=HTMLResponse)
 def unit_map(
     request: Request,
+    who: PrincipalDep,
     code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,32}$")],
     at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
     since: Annotated[dt.date | None, Query(description="petitions received on or after")] = None,
@@ -129,8 +131,16 @@ def unit_map(
     ] = None,
 ) -> HTMLResponse:
     """One unit's interactive map (boundaries, complaint density per grid cell, heat, search, weeks;
-    with ``insights=true`` the hotspots and proactive tasks of ``week``)."""
+    with ``insights=true`` the hotspots and proactive tasks of ``week``). The counts are public;
+    the insights layer needs ``insights:read`` (a login cookie works in the browser) and, for a
+    scoped reader, a unit inside its scope."""
+    if insights:
+        need("insights:read")(who)
     with request_session(request) as session:
+        if insights:
+            from grid.db.users import check_unit_scope
+
+            check_unit_scope(session, who, code)
         page = build_unit_page(
             session, code, at=at, since=since, until=until, category=category, insights=insights, week=week
         )

@@ -9,9 +9,12 @@
 * every format is chosen by the path suffix, ``.json`` or ``.xml``; every error has the Open311
   shape ``[{"code": 400, "description": "..."}]`` (``<errors><error>...`` in XML).
 
-GETs are public (no key): they show petition summaries only, never a reporter's contact (it lives in
-another table that these routes do not read), and long digit runs in the text (phone or ID numbers a
-resident typed) are masked. POST needs an ``api_key`` (403 without a valid one).
+Discovery, services and tokens are public. The service requests (GET) are petitions: they need
+credentials whose roles may read petitions (``X-API-Key`` or ``Authorization: Bearer``; 401/403
+otherwise) and a scoped reader sees its scope only. They show summaries, never a reporter's
+contact (it lives in another table that these routes do not read), and long digit runs in the text
+(phone or ID numbers a resident typed) are masked. POST needs an ``api_key`` of a role that may
+take in petitions (403 without one).
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import request_session
-from api.routes.petitions import Unauthorized, intake, key_from
+from api.routes.petitions import intake
+from api.security import current_principal
+from grid.auth import Principal
 from grid.db import petitions as svc
 from grid.db.catalogue import CATEGORIES, read_categories
 from grid.db.models import Building, Category, Department, Petition
-from grid.errors import GridGovError, InputError, NotFound
+from grid.errors import GridGovError, InputError, NotFound, Unauthorized
 
 log = logging.getLogger("gridgov.api")
 
@@ -87,6 +92,19 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 class Forbidden(GridGovError):
     code = "invalid_api_key"
     status = 403
+
+
+def _reader(request: Request) -> Principal:
+    """The principal of a GET of service requests: it must hold ``petitions:read``."""
+    who = current_principal(request)
+    if not who.can("petitions:read"):
+        if not who.authenticated:
+            raise Unauthorized(
+                "service requests need credentials (X-API-Key or Authorization: Bearer)",
+                code="credentials_required",
+            )
+        raise Forbidden(f"{who.actor} may not read service requests", code="forbidden")
+    return who
 
 
 # ---- rendering --------------------------------------------------------------------------------------
@@ -337,7 +355,10 @@ def service_requests(request: Request, fmt: str) -> Response:
     q = request.query_params
 
     def build() -> list[dict[str, Any]]:
+        who = _reader(request)
         stmt = select(Petition)
+        if who.petition_scope is not None:
+            stmt = stmt.where(svc.scope_condition(who.petition_scope))
         ids = _request_ids(q.get("service_request_id"))
         if ids:
             stmt = stmt.where(Petition.id.in_(ids))
@@ -369,9 +390,15 @@ def service_request(request: Request, service_request_id: str, fmt: str) -> Resp
     """One petition as a service request (a list of one, as the spec has it)."""
 
     def build() -> list[dict[str, Any]]:
+        who = _reader(request)
         sid = service_request_id
         with request_session(request) as session:
-            p = session.get(Petition, int(sid)) if sid.isdigit() and len(sid) <= 18 else None
+            p = None
+            if sid.isdigit() and len(sid) <= 18:
+                stmt = select(Petition).where(Petition.id == int(sid))
+                if who.petition_scope is not None:
+                    stmt = stmt.where(svc.scope_condition(who.petition_scope))
+                p = session.scalar(stmt)
             if p is None:
                 raise NotFound(f"no service request {sid!r}", code="request_not_found")
             return _requests(session, [p])
@@ -446,10 +473,15 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
     api_key = str(data.get("api_key") or "").strip() or request.headers.get("x-api-key")
     if not api_key:
         raise Forbidden("api_key was not provided", code="api_key_required")
+    from grid.db.users import key_principal
+
     try:
-        key = key_from(request, api_key)
+        with request_session(request) as session:
+            key = key_principal(session, api_key, request.app.state.settings.exempt_keys)
     except Unauthorized as exc:
         raise Forbidden("api_key is invalid", code="invalid_api_key") from exc
+    if not key.can("petitions:create"):
+        raise Forbidden(f"the key {key.name!r} may not post service requests", code="forbidden")
     code = _str(data, "service_code", 32)
     if code is None:
         raise InputError("service_code is required", code="service_code_required")
@@ -496,7 +528,7 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
         "contact_phone": _str(data, "phone", 64),
         "contact_email": _str(data, "email", 200),
     }
-    p, _ = intake(request, intake_data, actor=key.name, source=SOURCE)
+    p, _ = intake(request, intake_data, key, SOURCE)
     with request_session(request) as session:
         tok = session.scalar(select(Petition.token).where(Petition.id == p["id"]))
     notice = f"处理时限 {p['time_limit']}, 截止 {p['due_at']}" if p.get("due_at") else ""

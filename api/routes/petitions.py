@@ -1,7 +1,10 @@
 """Petitions: intake, triage, the lifecycle, lists, exports and the three-rate scores.
 
-Every endpoint here needs an API key (``X-API-Key``); ``gridgov keys create NAME`` makes one.
-The reporter's contact is returned by the detail endpoint only, masked (138****1234).
+Every endpoint here needs credentials (an API key or a login token) whose roles allow it
+(grid/auth.py, docs/SECURITY.md). Officers and street admins see only the petitions owned inside
+their scope: the scope is a condition of every query, so another cell's petition is a 404.
+The reporter's contact is shown only to roles that may read it (masked in the detail, in full
+from ``/contact``), and every such read is written to the audit log.
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ import io
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import request_session
 from api.schemas import ErrorOut
+from api.security import PrincipalDep, need
+from grid.auth import Principal
 from grid.db import petitions as svc
-from grid.db.models import ApiKey
-from grid.errors import GridGovError
 from grid.lifecycle import ACTIONS
 
 log = logging.getLogger("gridgov.api")
@@ -30,6 +33,7 @@ router = APIRouter(
     responses={
         400: {"model": ErrorOut},
         401: {"model": ErrorOut},
+        403: {"model": ErrorOut},
         404: {"model": ErrorOut},
         409: {"model": ErrorOut},
         422: {"model": ErrorOut},
@@ -37,28 +41,15 @@ router = APIRouter(
 )
 
 
-class Unauthorized(GridGovError):
-    status = 401
+Creator = Annotated[Principal, Depends(need("petitions:create"))]
+Reader = Annotated[Principal, Depends(need("petitions:read"))]
+Triager = Annotated[Principal, Depends(need("petitions:triage"))]
+ContactReader = Annotated[Principal, Depends(need("contact:read"))]
+ScoreReader = Annotated[Principal, Depends(need("scores:read"))]
 
 
-def key_from(request: Request, key: str | None) -> ApiKey:
-    if not key:
-        raise Unauthorized("this endpoint needs an API key (header X-API-Key)", code="api_key_required")
-    with request_session(request) as session:
-        row = svc.verify_key(session, key)
-        if row is None:
-            raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
-        session.expunge(row)
-    return row
-
-
-def require_key(
-    request: Request, x_api_key: Annotated[str | None, Header(description="an API key")] = None
-) -> ApiKey:
-    return key_from(request, x_api_key)
-
-
-KeyDep = Annotated[ApiKey, Depends(require_key)]
+MAX_EXPORT = 100_000
+PetitionId = Annotated[int, Path(ge=1, le=2**62, description="petition id")]
 
 
 class PetitionIn(BaseModel):
@@ -96,14 +87,18 @@ class ActionIn(BaseModel):
     building_id: str | None = Field(None, max_length=64)
 
 
-def _actor(key: ApiKey, person: str | None) -> str:
-    return f"{key.name}:{person}" if person else key.name
+def _actor(who: Principal, person: str | None) -> str:
+    """How events name the actor: the key's name (systems) or user:NAME, with the person if given."""
+    base = who.name if who.kind == "key" else who.actor
+    return f"{base}:{person}" if person else base
 
 
-def intake(request: Request, data: dict[str, Any], actor: str, source: str) -> tuple[dict[str, Any], bool]:
+def intake(
+    request: Request, data: dict[str, Any], who: Principal, source: str
+) -> tuple[dict[str, Any], bool]:
     """Commit the petition first, then locate and dispatch it; ``(petition, created)``."""
     with request_session(request) as session:
-        p = svc.create(session, data, actor=actor, source=source)
+        p = svc.create(session, data, actor=_actor(who, None), source=source)
         replay = bool(p.__dict__.get("_replayed"))
         pid = p.id
         session.commit()  # from here on the petition exists whatever happens
@@ -114,23 +109,24 @@ def intake(request: Request, data: dict[str, Any], actor: str, source: str) -> t
             except Exception as exc:  # kept as 'received': `gridgov petitions process` retries it
                 session.rollback()
                 log.exception("petition %s stays received: %s", pid, exc)
-        return svc.get(session, pid), not replay
+        reader = who if who.can("contact:read") else None
+        return svc.get(session, pid, contact_reader=reader, via="POST intake"), not replay
 
 
 @router.post("/v1/petitions", status_code=201)
-def create_petition(body: PetitionIn, request: Request, key: KeyDep) -> JSONResponse:
+def create_petition(body: PetitionIn, request: Request, who: Creator) -> JSONResponse:
     """Take in a petition: committed before the answer, then located (geocoder + ownership rules)
     and dispatched to the lead department and co-handlers; a petition that needs a place and has
     none waits as ``needs_location`` in the triage queue. A repeated ``external_id`` answers 200
     with the petition already taken in."""
-    out, created = intake(request, body.model_dump(), _actor(key, None), key.name)
+    out, created = intake(request, body.model_dump(), who, who.name)
     return JSONResponse(out, status_code=201 if created else 200)
 
 
 @router.get("/v1/petitions")
 def list_petitions(
     request: Request,
-    key: KeyDep,
+    who: Reader,
     status: Annotated[str | None, Query(description="one status, e.g. dispatched")] = None,
     unit: Annotated[str | None, Query(description="any unit of the owner chain (cell ... district)")] = None,
     department: Annotated[str | None, Query(description="lead department code")] = None,
@@ -141,7 +137,7 @@ def list_petitions(
     limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Petitions, newest first, without any reporter contact."""
+    """Petitions, newest first, without any reporter contact (a scoped reader: its scope only)."""
     with request_session(request) as session:
         total, items = svc.list_petitions(
             session,
@@ -154,6 +150,7 @@ def list_petitions(
             until=until,
             limit=limit,
             offset=offset,
+            scope=who.petition_scope,
         )
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
@@ -188,13 +185,14 @@ EXPORT_FIELDS = (
 @router.get("/v1/petitions/export.csv", response_class=Response)
 def export_petitions(
     request: Request,
-    key: KeyDep,
+    who: Reader,
     unit: Annotated[str | None, Query()] = None,
     since: Annotated[dt.datetime | None, Query()] = None,
     until: Annotated[dt.datetime | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 10_000,
 ) -> Response:
-    """CSV export (UTF-8 with BOM, opens in Excel), no reporter contact and no text."""
+    """CSV export (UTF-8 with BOM, opens in Excel), no reporter contact and no text; a scoped
+    reader gets its scope only."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(EXPORT_FIELDS), extrasaction="ignore")
     w.writeheader()
@@ -208,6 +206,7 @@ def export_petitions(
                 until=until,
                 limit=min(svc.MAX_PAGE, limit - offset),
                 offset=offset,
+                scope=who.petition_scope,
             )
             for it in items:
                 w.writerow(it)
@@ -223,7 +222,7 @@ def export_petitions(
 
 @router.get("/v1/petitions/triage")
 def triage(
-    request: Request, key: KeyDep, limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100
+    request: Request, who: Triager, limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100
 ) -> dict[str, Any]:
     """The triage queue: petitions that need a place and could not be placed, with candidates."""
     with request_session(request) as session:
@@ -236,17 +235,27 @@ def triage(
 
 
 @router.get("/v1/petitions/{pid}")
-def petition(request: Request, key: KeyDep, pid: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
-    """One petition: ownership answer, routing, deadline, callback; the contact masked."""
+def petition(request: Request, who: Reader, pid: PetitionId) -> dict[str, Any]:
+    """One petition: ownership answer, routing, deadline, callback; the contact masked, for roles
+    that may read contacts (each read is audited). Outside the reader's scope: 404."""
+    reader = who if who.can("contact:read") else None
     with request_session(request) as session:
-        return svc.get(session, pid)
+        return svc.get(session, pid, scope=who.petition_scope, contact_reader=reader, via="GET detail")
+
+
+@router.get("/v1/petitions/{pid}/contact")
+def petition_contact(request: Request, who: ContactReader, pid: PetitionId) -> dict[str, Any]:
+    """The reporter's contact in full, for the call back: operator, street admin (scoped), admin.
+    The read is written to the audit log (``GET /v1/audit/contacts``) before the answer."""
+    with request_session(request) as session:
+        return svc.contact(session, pid, reader=who, scope=who.petition_scope, via="GET contact")
 
 
 @router.get("/v1/petitions/{pid}/events")
-def petition_events(request: Request, key: KeyDep, pid: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+def petition_events(request: Request, who: Reader, pid: PetitionId) -> dict[str, Any]:
     """Every transition: actor, time, from, to, note."""
     with request_session(request) as session:
-        return {"id": pid, "events": svc.events(session, pid)}
+        return {"id": pid, "events": svc.events(session, pid, scope=who.petition_scope)}
 
 
 ACTION_PATTERN = "^(" + "|".join(a for a in ACTIONS if a != "dispatch") + ")$"
@@ -255,8 +264,8 @@ ACTION_PATTERN = "^(" + "|".join(a for a in ACTIONS if a != "dispatch") + ")$"
 @router.post("/v1/petitions/{pid}/{action}")
 def act(
     request: Request,
-    key: KeyDep,
-    pid: Annotated[int, Path(ge=1)],
+    who: PrincipalDep,
+    pid: PetitionId,
     action: Annotated[
         str,
         Path(
@@ -267,35 +276,44 @@ def act(
     body: ActionIn | None = None,
 ) -> dict[str, Any]:
     """Move a petition along its lifecycle; an action not allowed from its status answers 409
-    ``invalid_transition`` with the actions that are."""
+    ``invalid_transition`` with the actions that are. Each action needs its role (docs/SECURITY.md);
+    a scoped role acts only inside its scope (404 outside)."""
+    need(f"action:{action}")(who)  # 401 without credentials, 403 without the action's role
     data = (body or ActionIn()).model_dump()
+    scope = who.petition_scope
     with request_session(request) as session:
-        svc.transition(session, pid, str(action), data, actor=_actor(key, data.get("actor")))
+        svc.transition(session, pid, str(action), data, actor=_actor(who, data.get("actor")), scope=scope)
+    reader = who if who.can("contact:read") else None
     with request_session(request) as session:
-        return svc.get(session, pid)
+        # after a redispatch out of a street admin's scope, the answer is the city-wide view of it
+        out = svc.get(session, pid, contact_reader=reader, via=f"POST {action}")
+    if not who.can("petitions:read"):  # a planner settling a dispute: the outcome, not the petition
+        keep = ("id", "status", "owner_code", "cell_code", "street_code", "lead_department", "updated_at")
+        return {k: out[k] for k in keep}
+    return out
 
 
 @router.get("/v1/scores")
 def scores(
     request: Request,
-    key: KeyDep,
+    who: ScoreReader,
     month: Annotated[str, Query(description="YYYY-MM", pattern=r"^\d{4}-\d{2}$")],
     level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
     as_of: Annotated[dt.datetime | None, Query(description="judge as of this time (default now)")] = None,
 ) -> dict[str, Any]:
     """Response, resolution and satisfaction rates per unit (or department) for a month, ranked.
-    Definitions: docs/PETITIONS.md."""
+    Definitions: docs/PETITIONS.md. A scoped reader's scores count its scope's petitions only."""
     from grid.db.scores import month_scores
 
     with request_session(request) as session:
-        df, meta = month_scores(session, level=level, month=month, as_of=as_of)
+        df, meta = month_scores(session, level=level, month=month, as_of=as_of, scope=who.petition_scope)
     return {**meta, "items": _records(df)}
 
 
 @router.get("/v1/scores.csv", response_class=Response)
 def scores_csv(
     request: Request,
-    key: KeyDep,
+    who: ScoreReader,
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
     level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
     as_of: Annotated[dt.datetime | None, Query()] = None,
@@ -305,7 +323,7 @@ def scores_csv(
     from grid.scores import to_csv
 
     with request_session(request) as session:
-        df, _ = month_scores(session, level=level, month=month, as_of=as_of)
+        df, _ = month_scores(session, level=level, month=month, as_of=as_of, scope=who.petition_scope)
     return Response(
         "\ufeff" + to_csv(df),
         media_type="text/csv; charset=utf-8",

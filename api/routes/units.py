@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 
@@ -45,17 +46,19 @@ def _unit_out(
         code=row["code"],
         name=row["name"],
         level=row["level"],
-        parent_code=row["parent_code"],
+        parent_code=row["parent_code"] if isinstance(row["parent_code"], str) else None,
         households=None
         if row["households"] is None or row["households"] != row["households"]
         else int(row["households"]),
         valid_from=row["valid_from"],
-        valid_to=row["valid_to"],
+        valid_to=row["valid_to"] if isinstance(row["valid_to"], dt.date) else None,
         source=row["source"],
         source_datum=row["source_datum"],
         staff=staff,
         bbox=bbox,
-        chain=_chain(session, row["parent_code"], date) if detail else [],
+        chain=_chain(session, row["parent_code"] if isinstance(row["parent_code"], str) else None, date)
+        if detail
+        else [],
         children=sorted(units_at(session, date, parent_codes=[row["code"]])["code"]) if detail else [],
         geometry=json.loads(shapely.to_geojson(g)) if geometry and g is not None else None,
     )

@@ -287,8 +287,41 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     roles: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # unit codes the key is limited to (officer / street_admin keys); empty = the whole city
+    scope: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list, server_default="{}")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AppUser(Base):
+    """A person who logs in (OAuth2 password flow, JWT): roles, the units they are limited to,
+    and an argon2 hash of the password (pwdlib). Disabling takes effect on the next request:
+    every request re-reads the user, the token only says who it is."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(Text, default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    scope: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list, server_default="{}")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ContactAccess(Base):
+    """The audit log of reads of a reporter's contact: who, when, which petition, masked or full."""
+
+    __tablename__ = "contact_access"
+    __table_args__ = (Index("ix_contact_access_petition", "petition_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(160))  # "user:wang" / "key:12345-dispatcher"
+    petition_id: Mapped[int] = mapped_column(BigInteger)  # no FK: the log outlives deleted petitions
+    kind: Mapped[str] = mapped_column(String(16))  # masked | full
+    via: Mapped[str] = mapped_column(String(200), default="")  # the endpoint
 
 
 class Petition(Base):

@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import shapely
-from sqlalchemy import func, select, text
+from sqlalchemy import String, func, select, text
 from sqlalchemy.orm import Session
 
 from grid.config import get_settings
@@ -544,8 +544,24 @@ def process_pending(session: Session, *, limit: int = 1000) -> int:
 # ---- lifecycle ---------------------------------------------------------------------------------------
 
 
-def _get(session: Session, pid: int, *, lock: bool = False) -> Petition:
+Scope = Sequence[str] | None  # unit codes a reader is limited to; None = the whole city
+
+
+def scope_condition(scope: Scope) -> Any:
+    """The SQL condition "owned inside ``scope``" (a GIN-indexed array overlap), or None."""
+    if scope is None:
+        return None
+    from sqlalchemy.dialects.postgresql import array
+
+    return Petition.owner_chain.overlap(array([str(c) for c in scope], type_=String(32)))
+
+
+def _get(session: Session, pid: int, *, lock: bool = False, scope: Scope = None) -> Petition:
+    """The petition, or 404 ``petition_not_found``: also when it exists outside ``scope``, so
+    that a scoped reader cannot learn it exists."""
     stmt = select(Petition).where(Petition.id == pid)
+    if scope is not None:
+        stmt = stmt.where(scope_condition(scope))
     if lock:
         stmt = stmt.with_for_update()
     p = session.scalar(stmt)
@@ -570,11 +586,17 @@ def _route_for(session: Session, p: Petition, date: dt.date) -> dict[str, Any]:
 
 
 def transition(
-    session: Session, pid: int, action: str, body: Mapping[str, Any] | None = None, *, actor: str
+    session: Session,
+    pid: int,
+    action: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    actor: str,
+    scope: Scope = None,
 ) -> Petition:
     """Apply ``action`` to petition ``pid`` (row-locked), record the event; errors leave it unchanged."""
     body = dict(body or {})
-    p = _get(session, pid, lock=True)
+    p = _get(session, pid, lock=True, scope=scope)
     if action == "close" and p.status == "resolved":
         raise Conflict(
             "closing needs a recorded callback to the resident (or the reason none was possible): "
@@ -617,7 +639,7 @@ def transition(
         dup_id = int(body["duplicate_of"])
         if dup_id == p.id:
             raise InputError("a petition cannot be a duplicate of itself", code="invalid_duplicate")
-        primary = _get(session, dup_id)
+        primary = _get(session, dup_id, scope=scope)
         if primary.duplicate_of is not None:
             dup_id = primary.duplicate_of  # always point at the root
         p.duplicate_of = dup_id
@@ -786,20 +808,26 @@ def summary(p: Petition, at: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
-def get(session: Session, pid: int) -> dict[str, Any]:
-    """One petition in full: summary, ownership answer, routing, candidates and the *masked* contact."""
-    p = _get(session, pid)
+def get(
+    session: Session, pid: int, *, scope: Scope = None, contact_reader: Any = None, via: str = ""
+) -> dict[str, Any]:
+    """One petition in full: summary, ownership answer, routing, candidates; with a
+    ``contact_reader`` (a :class:`grid.auth.Principal` allowed to read contacts) also the *masked*
+    contact, and that read is written to the audit log. Outside ``scope``: 404."""
+    p = _get(session, pid, scope=scope)
     out = summary(p)
     c = session.get(PetitionContact, pid)
-    out["contact"] = (
-        None
-        if c is None
-        else {
+    out["has_contact"] = c is not None
+    out["contact"] = None
+    if c is not None and contact_reader is not None:
+        from grid.db.users import log_contact_read
+
+        log_contact_read(session, contact_reader, pid, "masked", via)
+        out["contact"] = {
             "name": mask_name(c.name),
             "phone": mask_phone(c.phone),
             "email": mask_email(c.email),
         }
-    )
     out.update(
         ownership=p.ownership,
         routing=p.routing,
@@ -821,8 +849,24 @@ def get(session: Session, pid: int) -> dict[str, Any]:
     return out
 
 
-def events(session: Session, pid: int) -> list[dict[str, Any]]:
-    _get(session, pid)
+def contact(session: Session, pid: int, *, reader: Any, scope: Scope = None, via: str = "") -> dict[str, Any]:
+    """The reporter's contact in full (for the call back), written to the audit log first."""
+    from grid.db.users import log_contact_read
+
+    p = _get(session, pid, scope=scope)
+    c = session.get(PetitionContact, pid)
+    log_contact_read(session, reader, pid, "full", via)
+    return {
+        "id": p.id,
+        "name": c.name if c is not None else None,
+        "phone": c.phone if c is not None else None,
+        "email": c.email if c is not None else None,
+        "anonymised": p.anonymised_at is not None,
+    }
+
+
+def events(session: Session, pid: int, *, scope: Scope = None) -> list[dict[str, Any]]:
+    _get(session, pid, scope=scope)
     rows = session.scalars(
         select(PetitionEvent).where(PetitionEvent.petition_id == pid).order_by(PetitionEvent.id)
     ).all()
@@ -855,6 +899,7 @@ def list_petitions(
     until: dt.datetime | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: Scope = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(total, page) of petition summaries, newest first. ``unit`` matches any level of the owner
     chain; ``overdue=true``: unanswered and past due now (merged duplicates excluded)."""
@@ -863,6 +908,8 @@ def list_petitions(
     if offset < 0:
         raise InputError("offset must be >= 0", code="invalid_offset")
     conds = []
+    if scope is not None:
+        conds.append(scope_condition(scope))
     if status:
         conds.append(Petition.status == status)
     if unit:

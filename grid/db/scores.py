@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -46,11 +47,18 @@ LEVEL_COLUMN = {
 
 
 def month_counts(
-    session: Session, *, level: str, month: str, as_of: dt.datetime, table: str = "petition"
+    session: Session,
+    *,
+    level: str,
+    month: str,
+    as_of: dt.datetime,
+    table: str = "petition",
+    scope: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The per-unit counts of :func:`grid.scores.compute_scores`, counted by PostgreSQL in one
     ``GROUP BY`` over the month (the same definitions, tested to agree): only the counts leave the
-    database, not the month's petitions."""
+    database, not the month's petitions. ``scope`` (unit codes) counts only the petitions owned
+    inside it (a scoped reader's scores)."""
     if level not in LEVEL_COLUMN:
         raise InputError(
             f"unknown level {level!r}; expected one of {list(LEVEL_COLUMN)}", code="unknown_level"
@@ -74,9 +82,12 @@ def month_counts(
           count(*) FILTER (WHERE callback_satisfaction = 'unsatisfied') AS unsatisfied
         FROM {table}
         WHERE received_at >= :a AND received_at < :b AND duplicate_of IS NULL AND status <> 'merged'
-          AND {col} IS NOT NULL
+          AND {col} IS NOT NULL {"AND owner_chain && CAST(:scope AS varchar(32)[])" if scope is not None else ""}
         GROUP BY {col} ORDER BY {col}"""
-    rows = session.execute(text(sql), {"a": start, "b": end, "t": as_of}).mappings().all()
+    params: dict[str, Any] = {"a": start, "b": end, "t": as_of}
+    if scope is not None:
+        params["scope"] = list(scope)
+    rows = session.execute(text(sql), params).mappings().all()
     cols = ["code", *COUNT_COLUMNS]
     return pd.DataFrame([dict(r) for r in rows], columns=cols)
 
@@ -88,12 +99,13 @@ def month_scores(
     month: str,
     as_of: dt.datetime | None = None,
     weights: ScoreWeights | None = None,
+    scope: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(scores, meta) for one month at one level; ``as_of`` defaults to now."""
     from grid.db.petitions import now, parse_time
 
     t = parse_time(as_of, "as_of") if as_of is not None else now()
-    counts = month_counts(session, level=level, month=month, as_of=t)
+    counts = month_counts(session, level=level, month=month, as_of=t, scope=scope)
     out = rate_counts(counts, weights or ScoreWeights())
     meta = {
         "month": month,
@@ -101,5 +113,6 @@ def month_scores(
         "as_of": t.isoformat(),
         "petitions": int(counts["petitions"].sum()),
         "definitions": "docs/PETITIONS.md#scores",
+        "scope": list(scope) if scope is not None else None,
     }
     return out, meta
