@@ -40,9 +40,33 @@ def _warm(url: str) -> None:
         logging.getLogger("gridgov.api").info("index warm-up skipped: %s", exc)
 
 
+SWEEP_EVERY_S = 60.0
+
+
+def _sweep(url: str, stop: threading.Event) -> None:
+    """Finish petitions a crash left 'received' (at start, then every minute) until ``stop``."""
+    from grid.db.petitions import sweep_received
+
+    log = logging.getLogger("gridgov.api")
+    while True:
+        try:
+            done, failed = sweep_received(url)
+            if done or failed:
+                log.warning("sweep: %d petition(s) left 'received' were dispatched, %d failed", done, failed)
+        except Exception as exc:  # the database may be down: try again next round
+            log.info("sweep skipped: %s", exc)
+        if stop.wait(SWEEP_EVERY_S):
+            return
+
+
 def create_app(
-    settings: Settings | None = None, database_url: str | None = None, warm: bool = False
+    settings: Settings | None = None,
+    database_url: str | None = None,
+    warm: bool = False,
+    sweep: bool = True,
 ) -> FastAPI:
+    """The app. ``warm`` builds today's index in the background at start; ``sweep`` (default on)
+    finishes petitions a crash left 'received', at start and every minute, while the app runs."""
     settings = settings or get_settings()
     problems = settings.unsafe()
     if problems:  # outside development, refuse to serve with unsafe settings (docs/SECURITY.md)
@@ -55,9 +79,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
         if warm:
             threading.Thread(target=_warm, args=(app.state.database_url,), daemon=True).start()
+        sweeper = None
+        if sweep:
+            sweeper = threading.Thread(target=_sweep, args=(app.state.database_url, stop), daemon=True)
+            sweeper.start()
         yield
+        stop.set()
+        if sweeper is not None:
+            sweeper.join(timeout=30)  # a sweep in progress finishes its petition
 
     app = FastAPI(
         lifespan=lifespan,

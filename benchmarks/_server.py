@@ -34,6 +34,16 @@ def ensure_sample() -> None:
         load_sample(BUILD_DIR)
 
 
+# A loopback server for measuring handlers: development mode, and rate limits far above what one
+# client can send (the limiter itself is tested in tests/test_security.py; bench_load runs with
+# the default limits and an exempt key, as a trusted system would).
+BENCH_ENV = {
+    "GRIDGOV_ENVIRONMENT": "development",
+    "GRIDGOV_RATE_LIMIT_PUBLIC": "1000000/minute",
+    "GRIDGOV_RATE_LIMIT_KEY": "1000000/minute",
+}
+
+
 def start_api(
     env: dict[str, str] | None = None,
     start_timeout: float = 60.0,
@@ -45,7 +55,12 @@ def start_api(
     from grid.config import get_settings
 
     port = free_port()
-    full_env = {**os.environ, "GRIDGOV_DATABASE_URL": get_settings().database_url, **(env or {})}
+    full_env = {
+        **os.environ,
+        **BENCH_ENV,
+        "GRIDGOV_DATABASE_URL": get_settings().database_url,
+        **(env or {}),
+    }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
     server = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr)

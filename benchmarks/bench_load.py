@@ -360,7 +360,15 @@ def run(size: str) -> dict[str, Any]:
     make = _request_maker(inputs, prefix)
     with session_scope() as s:
         key, _ = create_key(s, name, roles=["operator"])
-    env = {"GRIDGOV_ENVIRONMENT": "development", "GRIDGOV_RATE_LIMIT_EXEMPT_KEYS": name}
+    from grid.config import Settings
+
+    defaults = Settings.model_fields
+    env = {  # the shipped rate limits, with the run's key exempt as a trusted system's would be
+        "GRIDGOV_ENVIRONMENT": "development",
+        "GRIDGOV_RATE_LIMIT_EXEMPT_KEYS": name,
+        "GRIDGOV_RATE_LIMIT_PUBLIC": str(defaults["rate_limit_public"].default),
+        "GRIDGOV_RATE_LIMIT_KEY": str(defaults["rate_limit_key"].default),
+    }
     try:
         # the server's stderr goes to a file: a pipe nobody reads would block the server once full
         with tempfile.TemporaryFile() as log:

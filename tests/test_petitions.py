@@ -392,9 +392,50 @@ def test_failure_in_the_middle_of_intake_leaves_no_petition_or_a_whole_one(
             == 1
         )
     monkeypatch.undo()
+    # the server's sweep leaves a fresh one alone (its own intake may still be at work) ...
+    assert svc.sweep_received(older_than_s=60) == (0, 0)
     res = CliRunner().invoke(cli, ["petitions", "process"])
     assert res.exit_code == 0 and "processed 1" in res.output
     assert c.get(f"/v1/petitions/{pid}", headers=h).json()["status"] == "dispatched"
+
+
+def test_the_servers_sweep_finishes_petitions_a_crash_left_received(api: Any, monkeypatch: Any) -> None:
+    c, h = api
+    monkeypatch.setattr(svc, "_place", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+    c2 = TestClient(c.app, raise_server_exceptions=False)
+    body = {
+        "text": "x",
+        "category": RUBBISH,
+        "lon": 116.41,
+        "lat": 39.94,
+        "datum": "wgs84",
+        "received_at": T0,
+    }
+    pids = [c2.post("/v1/petitions", json=body, headers=h).json()["id"] for _ in range(2)]
+    monkeypatch.undo()
+    with session_scope() as s:  # minutes ago
+        s.execute(
+            text("UPDATE petition SET created_at = now() - interval '5 minutes' WHERE id = :i"),
+            {"i": pids[0]},
+        )
+    assert svc.sweep_received(older_than_s=60) == (1, 0)
+    statuses = [c.get(f"/v1/petitions/{p}", headers=h).json()["status"] for p in pids]
+    assert statuses == ["dispatched", "received"]
+    # the app runs the sweep itself while it is up (a TestClient context runs the lifespan)
+    with session_scope() as s:
+        s.execute(
+            text("UPDATE petition SET created_at = now() - interval '5 minutes' WHERE id = :i"),
+            {"i": pids[1]},
+        )
+    with TestClient(c.app) as live:
+        for _ in range(100):
+            if live.get(f"/v1/petitions/{pids[1]}", headers=h).json()["status"] != "received":
+                break
+            import time
+
+            time.sleep(0.1)
+    # the same place and category as the first: processed as its "me too"
+    assert c.get(f"/v1/petitions/{pids[1]}", headers=h).json()["status"] == "merged"
 
 
 def test_overdue_list_by_unit(api: Any) -> None:
@@ -531,3 +572,19 @@ def test_csv_import_is_all_or_nothing(api: Any, tmp_path: Path) -> None:
         ).all()
     assert [(r[0], r[1]) for r in rows] == [("E1", "dispatched"), ("E4", "dispatched")]
     assert rows[0][2] == dt.datetime(2023, 6, 5, 1, 0, tzinfo=dt.UTC)  # naive time read as Beijing time
+
+
+def test_a_retry_racing_its_original_gets_the_same_petition(api: Any) -> None:
+    """Two requests with one external_id at the same time: one petition, both answered with it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c, h = api
+    body = {"text": "井盖丢了", "category": RUBBISH, "lon": 116.41, "lat": 39.94, "datum": "wgs84"}
+    for n in range(3):
+        b = {**body, "external_id": f"race-{n}"}
+        with ThreadPoolExecutor(4) as pool:
+            rs = list(pool.map(lambda b: c.post("/v1/petitions", json=b, headers=h), [b] * 4))
+        assert sorted(r.status_code for r in rs) == [200, 200, 200, 201], [r.text for r in rs]
+        assert len({r.json()["id"] for r in rs}) == 1
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(Petition)) == 3

@@ -10,8 +10,8 @@ Intake is two transactions, so that nothing acknowledged can be lost:
    place (the district government when no rule matches: 属地兜底). A petition whose category needs
    no place is routed by category alone on the city's chain. One that needs a place and cannot be
    placed waits as ``needs_location`` in the triage queue, with its candidates. A crash between
-   the two leaves a ``received`` petition that ``gridgov petitions process`` (and the next intake's
-   sweep) picks up.
+   the two leaves a ``received`` petition that the API server's sweep (:func:`sweep_received`, at
+   start and every minute) or ``gridgov petitions process`` picks up.
 
 The deadline is fixed at intake from the received time, the effective urgency
 (:func:`grid.deadlines.effective_urgency`) and the working-day calendar.
@@ -271,8 +271,24 @@ def create(session: Session, data: Mapping[str, Any], *, actor: str, source: str
         owner_chain=[],
         co_departments=[],
     )
-    session.add(p)
-    session.flush()
+    if v["external_id"] is None:
+        session.add(p)
+        session.flush()
+    else:
+        # a retry racing its original: the unique index makes the second wait for the first's
+        # commit and then fail; answer it with the original, as a replay
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with session.begin_nested():
+                session.add(p)
+                session.flush()
+        except IntegrityError:
+            existing = session.scalar(select(Petition).where(Petition.external_id == v["external_id"]))
+            if existing is None:
+                raise
+            existing.__dict__["_replayed"] = True
+            return existing
     c = v["contact"]
     if any(c.values()):
         session.add(PetitionContact(petition_id=p.id, name=c["name"], phone=c["phone"], email=c["email"]))
@@ -539,6 +555,42 @@ def process_pending(session: Session, *, limit: int = 1000) -> int:
     for p in rows:
         process(session, p)
     return len(rows)
+
+
+def sweep_received(
+    database_url: str | None = None, *, older_than_s: float = 60.0, limit: int = 200
+) -> tuple[int, int]:
+    """Finish petitions a crash left ``received`` for more than ``older_than_s`` seconds, one
+    transaction each, row-locked with SKIP LOCKED (several servers can sweep at once, and a fresh
+    intake still being processed is never touched); ``(processed, failed)``. A failure leaves the
+    petition ``received`` for the next sweep and is logged."""
+    import logging
+
+    from grid.db.engine import session_scope
+
+    log = logging.getLogger("gridgov.petitions")
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
+    with session_scope(database_url) as s:
+        ids = list(
+            s.scalars(
+                select(Petition.id)
+                .where(Petition.status == "received", Petition.created_at < cutoff)
+                .order_by(Petition.id)
+                .limit(limit)
+            )
+        )
+    done = failed = 0
+    for pid in ids:
+        try:
+            with session_scope(database_url) as s:
+                p = s.scalar(select(Petition).where(Petition.id == pid).with_for_update(skip_locked=True))
+                if p is not None and p.status == "received":
+                    process(s, p)
+                    done += 1
+        except Exception as exc:  # kept as 'received' for the next sweep
+            failed += 1
+            log.exception("sweep: petition %s stays received: %s", pid, exc)
+    return done, failed
 
 
 # ---- lifecycle ---------------------------------------------------------------------------------------
