@@ -68,7 +68,7 @@ def test_every_module_is_discovered() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(BENCHES))
-def test_toy_run(name: str) -> None:
+def test_toy_run(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     mod = BENCHES[name]
     assert mod.DESCRIPTION.strip()
     r = toy(name)
@@ -80,6 +80,15 @@ def test_toy_run(name: str) -> None:
         assert row["ours"] is not None and math.isfinite(row["ours"])
         assert row["better"] in ("higher", "lower")
     CHECKS[name](r)
+    if name == "load":  # the short load test of `make test` shows its figures in the test output
+        m, rss = r["mix"], r["rss"]
+        p99 = max(k["p99_ms"] for k in m["kinds"].values())
+        with capsys.disabled():
+            print(
+                f"\n[load] {m['requests']} requests, {m['rps']:.1f} req/s ({r['throughput_ratio']:.2f} of /ping), "
+                f"worst p99 {p99:.0f} ms, errors {m['errors']}, RSS {rss['after_warmup_mb']:.0f} → "
+                f"{rss['end_mb']:.0f} MB (×{rss['ratio']:.3f})"
+            )
 
 
 @pytest.mark.parametrize("name", sorted(BENCHES))

@@ -466,3 +466,18 @@ def test_answers_name_no_internal_detail(city: City) -> None:
     r = _call(city, "GET", "/v1/petitions/99999999", "operator")
     assert r.status_code == 404 and set(r.json()) >= {"error", "code"}
     assert not re.search(r"Traceback|SELECT|psycopg", r.text)
+
+
+def test_query_windows_are_bounded(city: City) -> None:
+    r = _call(city, "GET", "/maps/unit/110105001", "anonymous", params={"since": "2000-01-01"})
+    assert r.status_code == 400 and r.json()["code"] == "window_too_long"
+    r = _call(
+        city,
+        "GET",
+        "/open311/v2/requests.json",
+        "operator",
+        params={"start_date": "2021-01-01T00:00:00+08:00", "end_date": "2023-01-01T00:00:00+08:00"},
+    )
+    assert r.status_code == 400 and "window_too_long" in r.text
+    r = _call(city, "GET", "/v1/petitions", "operator", params={"limit": 1001})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"

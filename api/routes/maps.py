@@ -15,6 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import request_session
 from api.security import PrincipalDep, need
+from grid.errors import InputError
+
+MAX_WINDOW_DAYS = 3 * 366  # a map's petitions window (weekly counts per cell travel with the page)
 
 router = APIRouter(tags=["maps"])
 
@@ -134,6 +137,11 @@ def unit_map(
     with ``insights=true`` the hotspots and proactive tasks of ``week``). The counts are public;
     the insights layer needs ``insights:read`` (a login cookie works in the browser) and, for a
     scoped reader, a unit inside its scope."""
+    if since is not None and ((until or dt.date.today()) - since).days > MAX_WINDOW_DAYS:
+        raise InputError(
+            f"since..until spans more than {MAX_WINDOW_DAYS} days (the page carries one count per week)",
+            code="window_too_long",
+        )
     if insights:
         need("insights:read")(who)
     with request_session(request) as session:

@@ -56,6 +56,7 @@ FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
 CLOSED = frozenset({"closed", "merged"})
 WINDOW = dt.timedelta(days=90)  # the spec's default window of GET requests
 MAX_REQUESTS = 1000  # ... and its default maximum number of results
+MAX_WINDOW = dt.timedelta(days=366)  # the longest window a GET of requests may ask for
 SOURCE = "open311"
 # XML: the element of each item of a list, by the list's element
 ITEMS = {
@@ -343,6 +344,10 @@ def _window(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetim
         t1 = t0 + WINDOW
     if t1 < t0:
         raise InputError("end_date is before start_date", code="invalid_date_range")
+    if t1 - t0 > MAX_WINDOW:
+        raise InputError(
+            f"start_date..end_date spans more than {MAX_WINDOW.days} days", code="window_too_long"
+        )
     return t0, t1
 
 
