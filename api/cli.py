@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from grid.errors import GridGovError, ImportBlocked
+from grid.errors import GridGovError, ImportBlocked, InputError
 
 app = typer.Typer(
     help="gridgov: jurisdiction store, grid cells, petitions routing for city governance.\n\n"
@@ -477,12 +477,18 @@ def import_staff_cmd(
 
     def job(s: Any) -> int:
         df = read_csv(file, required=["unit_code", "name"])
-        for _, r in df.iterrows():
-            vf = (
-                dt.date.fromisoformat(r["valid_from"])
-                if r.get("valid_from")
-                else (_d(valid_from) or dt.date.today())
-            )
+        for i, r in df.iterrows():
+            try:
+                vf = (
+                    dt.date.fromisoformat(str(r["valid_from"]).strip())
+                    if r.get("valid_from")
+                    else (_d(valid_from) or dt.date.today())
+                )
+            except ValueError as exc:
+                raise InputError(
+                    f"{file}: row {int(str(i)) + 2}: valid_from {r['valid_from']!r} is not a date (YYYY-MM-DD)",
+                    code="invalid_date",
+                ) from exc
             assign_staff(
                 s,
                 r["unit_code"],

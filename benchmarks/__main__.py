@@ -24,7 +24,8 @@ and a verdict: compare the ratios, not the absolute times, which depend on the m
 sizes:
   toy   seconds in all; `make test` runs every benchmark at this size (tests/test_benchmarks.py)
         so that none can rot. Timings at this size are noise: do not quote them.
-  full  the figures to quote (`make bench`); about a minute in all.
+  full  the figures to quote (`make bench`); tens of minutes in all (insights, load and maps
+        take several minutes each).
 
 exit status: 0 when every benchmark ran, 1 when one raised (the others still run),
 2 for a usage error (e.g. an unknown --only name).

@@ -12,6 +12,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -20,6 +21,8 @@ from grid.errors import InputError
 from grid.io import code_str, require_fields
 from grid.levels import Levels
 from grid.validate import repair as repair_geometry
+
+MAX_HOUSEHOLDS = 2**31 - 1  # the store's households column is a 32-bit integer
 
 
 @dataclass
@@ -87,10 +90,18 @@ def prepare_units(
     if households_field:
         for i, v in enumerate(gdf[households_field]):
             try:
-                households[i] = None if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+                if v is None or (isinstance(v, float) and np.isnan(v)):
+                    continue
+                if isinstance(v, float) and not v.is_integer():  # also ±inf
+                    raise ValueError(v)
+                n = int(v)
+                if not 0 <= n <= MAX_HOUSEHOLDS:
+                    raise ValueError(v)
+                households[i] = n
             except (TypeError, ValueError) as exc:
                 raise InputError(
-                    f"row {i + 1}: households {v!r} is not a whole number", code="invalid_value"
+                    f"row {i + 1}: households {v!r} is not a whole number from 0 to {MAX_HOUSEHOLDS}",
+                    code="invalid_value",
                 ) from exc
 
     sources = (
@@ -111,14 +122,17 @@ def prepare_units(
                 geoms[i] = fixed
     geoms = np.array([_as_multipolygon(g) for g in geoms], dtype=object)
 
+    def text_column(values: list[Any]) -> pd.Series:  # None stays None (never NaN, which is truthy)
+        return pd.Series(values, dtype=object)
+
     out = gpd.GeoDataFrame(
         {
-            "code": codes,
-            "name": names,
+            "code": text_column(codes),
+            "name": text_column(names),
             "level": lv.name,
-            "parent_code": parents,
+            "parent_code": text_column(parents),
             "households": households,
-            "source": sources,
+            "source": text_column(sources),
             "row": np.arange(1, len(gdf) + 1),
             "geom_source": src_geoms,
         },

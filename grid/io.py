@@ -7,6 +7,7 @@ Nothing here writes anywhere.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,31 @@ def read_csv(path: str | Path, *, required: list[str], dtype: Any = str) -> pd.D
     p = Path(path)
     if not p.exists():
         raise InputError(f"file not found: {p}", code="file_not_found")
+    with p.open(
+        "rb"
+    ) as fh:  # NUL is no text in UTF-8/GB18030 (UTF-16 is full of them); PostgreSQL refuses it
+        nul = next((n for n, line in enumerate(fh, start=1) if b"\x00" in line), None)
+    if nul is not None:
+        raise InputError(
+            f"{p.name}: NUL byte on line {nul}: not a UTF-8 or GB18030 text file (UTF-16? binary?)",
+            code="malformed_csv",
+            details={"line": nul},
+        )
     last: Exception | None = None
     for enc in ("utf-8-sig", "gb18030"):
         try:
-            df = pd.read_csv(p, dtype=dtype, keep_default_na=False, encoding=enc)
+            # index_col=False: a first row with more fields than the header must not become the
+            # index (which shifts every value one column to the right); pandas only warns then
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                df = pd.read_csv(p, dtype=dtype, keep_default_na=False, encoding=enc, index_col=False)
             break
         except UnicodeDecodeError as exc:
             last = exc
+        except pd.errors.ParserWarning as exc:
+            raise InputError(
+                f"{p.name}: malformed CSV: a row has more fields than the header", code="malformed_csv"
+            ) from exc
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise InputError(f"{p.name}: malformed CSV: {exc}", code="malformed_csv") from exc
     else:

@@ -93,7 +93,10 @@ def read_points_csv(
         raise InputError(f"{p.name} is empty", code="malformed_csv") from None
     if herr:
         raise InputError(f"{p.name}: header line: {herr}", code="malformed_csv")
-    columns = next(csv.reader([header_text.rstrip("\r\n")]))
+    try:
+        columns = next(csv.reader([header_text.rstrip("\r\n")]), [])
+    except csv.Error as exc:  # a field beyond csv.field_size_limit(), a newline in an unquoted field
+        raise InputError(f"{p.name}: header line: {exc}", code="malformed_csv") from None
     for c in (lon_col, lat_col):
         if c not in columns:
             raise InputError(

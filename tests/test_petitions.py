@@ -588,3 +588,20 @@ def test_a_retry_racing_its_original_gets_the_same_petition(api: Any) -> None:
         assert len({r.json()["id"] for r in rs}) == 1
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(Petition)) == 3
+
+
+def test_intake_refuses_nul_out_of_range_times_and_keeps_the_datum_canonical(api: Any) -> None:
+    c, h = api
+    base = {"text": "路灯不亮", "category": RUBBISH, "lon": 116.41, "lat": 39.94}
+    r = c.post("/v1/petitions", json={**base, "datum": "wgs84", "text": "a\x00b"}, headers=h)
+    assert r.status_code == 400 and r.json()["code"] == "invalid_text"
+    r = c.post(
+        "/v1/petitions",
+        json={**base, "datum": "wgs84", "received_at": "0001-01-01T00:00:00+09:00"},
+        headers=h,
+    )
+    assert r.status_code == 400 and r.json()["code"] == "invalid_time"
+    r = c.post("/v1/petitions", json={**base, "datum": "EPSG:4326", "received_at": T0}, headers=h)
+    assert r.status_code == 201
+    with session_scope() as s:
+        assert s.scalar(select(Petition.input_datum).where(Petition.id == r.json()["id"])) == "wgs84"

@@ -25,10 +25,13 @@ from grid.datum import parse_datum, to_wgs84
 from grid.db.models import ImportRun
 from grid.db.store import load_levels, units_at
 from grid.errors import ImportBlocked, InputError
-from grid.io import read_point_rows
+from grid.io import code_str, read_point_rows
 
 REQUIRED = ["building_id", "address", "households"]
 OPTIONAL = ["compound", "road", "door_number", "building_no", "floors", "community_code"]
+MAX_ID = 64  # the widths of the store's columns: a longer value is a problem of its row
+SHORT_FIELDS = {"door_number": 32, "building_no": 32, "community_code": 32}
+MAX_INT = 2**31 - 1  # households and floors are 32-bit integers
 
 
 @dataclass
@@ -86,6 +89,7 @@ def import_buildings(
         except shapely.errors.GEOSException as exc:
             raise InputError(f"{p.name}: unreadable footprint_wkt: {exc}", code="invalid_geometry") from exc
         foot = np.asarray(shapely.force_2d(to_wgs84(fp, dat, source_crs=None)), dtype=object)
+        foot[[g is not None and shapely.is_empty(g) for g in foot]] = None  # 'POLYGON EMPTY': no footprint
 
     ids = df["building_id"].astype(str).str.strip()
     for bid in sorted(set(ids[ids.duplicated()])):
@@ -95,16 +99,59 @@ def import_buildings(
     for i, bid in enumerate(ids):
         if not bid:
             problems.append({"row": i + 1, "kind": "missing_id", "message": "empty building_id"})
+        elif len(bid) > MAX_ID:
+            problems.append(
+                {"row": i + 1, "kind": "bad_id", "message": f"building_id longer than {MAX_ID} characters"}
+            )
     hh = pd.to_numeric(df["households"], errors="coerce")
-    for k in np.flatnonzero(hh.isna() | (hh < 0) | (hh % 1 != 0)):
+    bad_hh = hh.isna() | (hh < 0) | (hh % 1 != 0) | (hh > MAX_INT)
+    for k in np.flatnonzero(bad_hh):
         problems.append(
             {
                 "row": int(k) + 1,
                 "kind": "bad_households",
                 "building_id": ids.iloc[k],
-                "message": f"households {df['households'].iloc[k]!r} is not a whole number >= 0",
+                "message": f"households {df['households'].iloc[k]!r} is not a whole number from 0 to {MAX_INT}",
             }
         )
+    if "floors" in df.columns:
+        for i, v in enumerate(df["floors"]):
+            if code_str(v) is not None and _int_or_none(v) is None:
+                problems.append(
+                    {
+                        "row": i + 1,
+                        "kind": "bad_floors",
+                        "building_id": ids.iloc[i],
+                        "message": f"floors {v!r} is not a whole number from 0 to {MAX_INT}",
+                    }
+                )
+    for c, limit in SHORT_FIELDS.items():
+        if c not in df.columns:
+            continue
+        for i, v in enumerate(df[c]):
+            if len(code_str(v) or "") > limit:
+                problems.append(
+                    {
+                        "row": i + 1,
+                        "kind": "value_too_long",
+                        "building_id": ids.iloc[i],
+                        "message": f"{c} longer than {limit} characters",
+                    }
+                )
+    if foot is not None:
+        for i, g in enumerate(foot):
+            if g is None:
+                continue
+            if shapely.get_type_id(g) not in (3, 6) or not shapely.is_valid(g):  # (Multi)Polygon, valid
+                why = shapely.is_valid_reason(g) if shapely.get_type_id(g) in (3, 6) else g.geom_type
+                problems.append(
+                    {
+                        "row": i + 1,
+                        "kind": "bad_footprint",
+                        "building_id": ids.iloc[i],
+                        "message": f"footprint_wkt is no valid polygon: {why}",
+                    }
+                )
     for i, a in enumerate(df["address"].astype(str)):
         if not a.strip():
             problems.append(
@@ -120,12 +167,13 @@ def import_buildings(
         {
             "building_id": ids.to_numpy(),
             "address": df["address"].astype(str).str.strip().to_numpy(),
-            "households": hh.fillna(-1).astype(int).to_numpy(),
+            "households": hh.where(~bad_hh, -1).astype(int).to_numpy(),
         },
         geometry=gpd.GeoSeries(wgs, crs=4326),
     )
-    for c in OPTIONAL:
-        frame[c] = df[c].replace("", None).to_numpy() if c in df.columns else None
+    for c in OPTIONAL:  # blank -> None (never NaN: it would be stored as the text 'NaN')
+        values = [code_str(v) for v in df[c]] if c in df.columns else [None] * len(frame)
+        frame[c] = pd.Series(values, index=frame.index, dtype=object)
     frame["footprint"] = foot if foot is not None else None
 
     # placement: community by point-in-polygon; the file's community_code is checked against it
@@ -275,10 +323,14 @@ def import_buildings(
 
 
 def _int_or_none(v: Any) -> int | None:
+    """A whole number from 0 to MAX_INT ('6', '6.0', 6.0), else None."""
     try:
-        return None if v is None or v == "" or pd.isna(v) else int(float(v))
+        if v is None or v == "" or pd.isna(v):
+            return None
+        f = float(v)
     except (TypeError, ValueError):
         return None
+    return int(f) if f.is_integer() and 0 <= f <= MAX_INT else None
 
 
 def _covering(points: gpd.GeoDataFrame, polys: gpd.GeoDataFrame) -> dict[str, str]:

@@ -29,6 +29,9 @@ from grid.io import read_point_rows
 KINDS = ("building", "compound", "road", "door", "landmark", "crossing", "community", "street", "district")
 OPTIONAL = ("building_id", "compound", "road", "door_number", "building_no", "community_code")
 RANGES = ("from_left", "to_left", "from_right", "to_right")
+#: the widths of the store's columns: a longer value is a problem of its row
+LIMITS = {"place_id": 64, "building_id": 64, "door_number": 32, "building_no": 32, "community_code": 32}
+MAX_INT = 2**31 - 1  # households is a 32-bit integer
 
 
 def _text(v: Any) -> str | None:
@@ -46,10 +49,21 @@ def _aliases(v: Any) -> list[str]:
         return []
     if t.startswith("["):
         try:
-            return [str(x).strip() for x in json.loads(t) if str(x).strip()]
-        except ValueError:
+            return [str(x).strip() for x in json.loads(t) if x is not None and str(x).strip()]
+        except (ValueError, RecursionError):  # not JSON (or nested too deep): '|'-separated text
             pass
     return [a.strip() for a in t.split("|") if a.strip()]
+
+
+def _whole(v: Any, *, lo: int | None = None, hi: int | None = None) -> int | None:
+    """A whole number ('12', '12.0', 12.0) within [lo, hi]; raises ValueError otherwise."""
+    t = _text(v)
+    if t is None:
+        return None
+    f = float(t)  # ValueError for text that is no number
+    if not f.is_integer() or (lo is not None and f < lo) or (hi is not None and f > hi):
+        raise ValueError(t)
+    return int(f)
 
 
 def read_places(path: Path, datum: str, kind: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
@@ -78,6 +92,7 @@ def import_addresses(
     if kind is not None and kind not in KINDS:
         raise InputError(f"--kind {kind!r}: kinds are {', '.join(KINDS)}", code="invalid_option")
     df, geoms = read_places(p, datum, kind)
+    datum = str(parse_datum(datum))  # as stored: 'wgs84', 'EPSG:4548' (the text given may be ' WGS-84 ')
     if df.empty:
         raise InputError(f"{p.name} holds no places", code="empty_file")
     problems: list[dict[str, Any]] = []
@@ -102,16 +117,34 @@ def import_addresses(
             problems.append({**where, "kind": "missing_geometry", "message": "no geometry"})
         elif not shapely.is_valid(g):
             problems.append({**where, "kind": "invalid_geometry", "message": shapely.is_valid_reason(g)})
-        ranges = {c: int(float(r[c])) for c in RANGES if c in df.columns and _text(r.get(c)) is not None}
-        hh = _text(r.get("households"))
+        ranges: dict[str, int] = {}
+        hh = None
+        for c, lo, hi in [*((c, None, None) for c in RANGES), ("households", 0, MAX_INT)]:
+            try:
+                v = _whole(r.get(c), lo=lo, hi=hi) if c in df.columns else None
+            except (ValueError, OverflowError):
+                problems.append(
+                    {**where, "kind": "bad_number", "message": f"{c} {r.get(c)!r} is not a whole number"}
+                )
+                continue
+            if c == "households":
+                hh = v
+            elif v is not None:
+                ranges[c] = v
+        texts = {c: _text(r.get(c)) for c in OPTIONAL}
+        for c, value in (("place_id", pid), *texts.items()):
+            if c in LIMITS and value is not None and len(value) > LIMITS[c]:
+                problems.append(
+                    {**where, "kind": "value_too_long", "message": f"{c} longer than {LIMITS[c]} characters"}
+                )
         rows.append(
             {
                 "place_id": pid,
                 "kind": k,
                 "name": name,
                 "aliases": _aliases(r.get("aliases")),
-                **{c: _text(r.get(c)) for c in OPTIONAL},
-                "households": int(float(hh)) if hh else None,
+                **texts,
+                "households": hh,
                 "door_ranges": ranges or None,
                 "geom": g,
             }

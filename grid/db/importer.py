@@ -207,7 +207,13 @@ def import_units(
         sliver_max_m2=settings.sliver_max_m2,
         metric_epsg=settings.metric_epsg,
     )
-    touched = set(file_codes) | scope_parents | set(report.retired)
+    # a row of the file without a code shows in findings as "<row LABEL>" (its label in ``state``)
+    uncoded = {
+        f"<row {label}>"
+        for label, c in zip(state.index[len(keep) :], new_units["code"], strict=True)
+        if not c
+    }
+    touched = set(file_codes) | scope_parents | set(report.retired) | uncoded
     blocking: list[Finding] = [
         f
         for f in findings

@@ -36,6 +36,7 @@ OPTIONAL = [
     "contact_email",
 ]
 MAX_PROBLEMS = 200
+MAX_SOURCE = 128  # the width of petition.source
 
 
 def _row(rec: dict[str, Any]) -> dict[str, Any]:
@@ -109,11 +110,12 @@ def import_petitions(
             "dry_run": True,
         }
     ids = []
+    source = f"import:{name}"[:MAX_SOURCE]  # a long file name must not overflow petition.source
     for j, r in enumerate(todo):
         r = dict(r)
         if r.get("external_id") is not None:
             r["external_id"] = str(r["external_id"])
-        ids.append(svc.create(session, r, actor=actor, source=f"import:{name}").id)
+        ids.append(svc.create(session, r, actor=actor, source=source).id)
         if progress and j % 500 == 0:
             progress(j, len(todo))
     return {

@@ -155,6 +155,10 @@ def parse_time(value: Any, field: str = "received_at") -> dt.datetime:
             ) from exc
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz())
+    try:
+        t.astimezone(dt.UTC)  # year 1 at +09:00 is before the first representable instant
+    except OverflowError as exc:
+        raise InputError(f"{field}: {t.isoformat()} is out of range", code="invalid_time") from exc
     return t
 
 
@@ -175,6 +179,10 @@ def validate_intake(
     from grid.db.jurisdiction import to_point
 
     out: dict[str, Any] = {}
+    for field in ("text", "address", "external_id", "contact_name", "contact_phone", "contact_email"):
+        v = data.get(field)
+        if isinstance(v, str) and "\x00" in v:  # PostgreSQL text cannot hold NUL
+            raise InputError(f"{field}: contains a NUL character", code="invalid_text")
     txt = _clean(data.get("text"))
     if txt is None:
         raise InputError("text: a petition needs its text", code="text_required")
@@ -227,7 +235,9 @@ def validate_intake(
         except (TypeError, ValueError) as exc:
             raise InputError("lon/lat must be numbers", code="invalid_coordinates") from exc
         out["wgs84"] = to_point(x, y, datum)  # raises on unknown datum or out-of-range coordinates
-        out["lon"], out["lat"], out["datum"] = x, y, datum
+        from grid.datum import parse_datum
+
+        out["lon"], out["lat"], out["datum"] = x, y, str(parse_datum(datum))  # canonical, fits its column
     ext = _clean(data.get("external_id"))
     if ext is not None and len(ext) > 128:
         raise InputError("external_id: longer than 128 characters", code="invalid_external_id")

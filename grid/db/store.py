@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from grid.db.models import Staff, UnitLevel
-from grid.errors import NotFound
+from grid.errors import InputError, NotFound
 from grid.levels import Level, Levels
 
 VALID_AT = "(valid_from <= :d AND (valid_to IS NULL OR :d < valid_to))"
@@ -177,6 +177,17 @@ def assign_staff(
 
     This never touches the unit's boundary versions.
     """
+    name = (name or "").strip()
+    if not name:
+        raise InputError(f"staff of {unit_code}: a name is required", code="invalid_value")
+    role = (role or "").strip()
+    for field, value, limit in (("role", role, 32), ("phone", phone, 64)):
+        if value is not None and len(value) > limit:  # the widths of the staff columns
+            raise InputError(
+                f"staff of {unit_code}: {field} longer than {limit} characters", code="invalid_value"
+            )
+    if not role:
+        raise InputError(f"staff of {unit_code}: a role is required", code="invalid_value")
     if session.execute(text("SELECT 1 FROM unit WHERE code = :c LIMIT 1"), {"c": unit_code}).scalar() is None:
         raise NotFound(f"no unit with code {unit_code}", code="unit_not_found")
     current = staff_at(session, unit_code, valid_from, role)
