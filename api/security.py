@@ -110,10 +110,18 @@ class RateLimiter:
 
     def __init__(self, settings: Settings) -> None:
         from limits import parse
-        from limits.storage import MemoryStorage
+        from limits.storage import storage_from_string
         from limits.strategies import MovingWindowRateLimiter
 
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        from grid.errors import ConfigError
+
+        try:
+            storage = storage_from_string(settings.rate_limit_storage)
+        except Exception as exc:  # an unknown scheme or a missing driver: say so at start
+            raise ConfigError(
+                f"GRIDGOV_RATE_LIMIT_STORAGE={settings.rate_limit_storage!r}: {exc}", code="invalid_setting"
+            ) from exc
+        self.limiter = MovingWindowRateLimiter(storage)
         self.public = parse(settings.rate_limit_public)
         self.keyed = parse(settings.rate_limit_key)
         self.login = parse(settings.rate_limit_login)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     rate_limit_exempt_keys: str = Field(
         "", description="comma-separated names of trusted system keys that are not rate limited"
     )
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="where the counters live (limits storage URI): memory:// counts per server process; "
+        "redis://host:6379 shares them between workers and servers",
+    )
     max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body accepted (bytes)")
     database_url: str = Field(DEFAULT_DB, description="SQLAlchemy URL of the PostGIS database")
     test_database_url: str = Field(DEFAULT_TEST_DB, description="database the test suite may wipe")

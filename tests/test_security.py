@@ -481,3 +481,9 @@ def test_query_windows_are_bounded(city: City) -> None:
     assert r.status_code == 400 and "window_too_long" in r.text
     r = _call(city, "GET", "/v1/petitions", "operator", params={"limit": 1001})
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def test_rate_limit_storage_is_checked_at_start(db_url: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        create_app(Settings(environment="development", database_url=db_url, rate_limit_storage="nosuch://x"))
+    assert e.value.code == "invalid_setting" and "GRIDGOV_RATE_LIMIT_STORAGE" in e.value.message
