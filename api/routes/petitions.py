@@ -109,8 +109,8 @@ def intake(
             except Exception as exc:  # kept as 'received': `gridgov petitions process` retries it
                 session.rollback()
                 log.exception("petition %s stays received: %s", pid, exc)
-        reader = who if who.can("contact:read") else None
-        return svc.get(session, pid, contact_reader=reader, via="POST intake"), not replay
+        # no contact in the answer: the sender has it, and echoing it would be an audited read
+        return svc.get(session, pid), not replay
 
 
 @router.post("/v1/petitions", status_code=201)
