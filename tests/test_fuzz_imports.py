@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from shapely.geometry import box, mapping
 from sqlalchemy import Engine, text
@@ -40,6 +40,7 @@ from grid.db.importer import import_units
 from grid.db.petition_import import import_petitions
 from grid.errors import GridGovError, ImportBlocked
 from tests.conftest import TABLES
+from tests.fuzzing import fuzz
 from tests.world import D0, D1, NAMES, SPIKED_001, STREETS, import_world
 
 pytestmark = [
@@ -48,17 +49,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Non closed ring detected:RuntimeWarning"),
     pytest.mark.filterwarnings("ignore:Could not parse column:UserWarning"),
 ]
-
-
-def fuzz(n: int) -> settings:
-    """Bounded, reproducible: ``n`` examples, derandomised, no example database, no deadline."""
-    return settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 # --- the state of the database -----------------------------------------------------------------------

@@ -27,18 +27,7 @@ from grid.gazetteer import Gazetteer, crossing_key, name_key
 from grid.geocode import CONFIDENCE, MAX_CANDIDATES, geocode, geocode_many, reverse
 from grid.io import read_csv, read_layer, read_point_rows
 from grid.tabular import read_points_csv
-
-
-def fuzz(n: int) -> settings:
-    """Bounded, reproducible: ``n`` examples, derandomised, no example database, no deadline."""
-    return settings(
-        max_examples=n,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-
+from tests.fuzzing import fuzz
 
 # --- text strategies ------------------------------------------------------------------------------
 
