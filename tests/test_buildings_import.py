@@ -99,3 +99,22 @@ def test_community_mismatch_is_reported_not_guessed(session: Session, tmp_path: 
         import_buildings(session, p, datum="wgs84", valid_from=D0)
     q = e.value.details["problems"][0]
     assert q["kind"] == "community_mismatch" and "110105001001" in q["message"]
+
+
+def test_building_and_binding_changes_bump_the_store_generation(session: Session, tmp_path: Path) -> None:
+    """The geocoder caches each building's cell per store generation: a buildings import alone
+    (new rows and bindings) must bump it, or addresses keep their old cell."""
+    from grid.db.jurisdiction import _generation
+
+    _world(session, tmp_path)
+    before = _generation(session)
+    import_buildings(
+        session,
+        _csv(tmp_path, "B9,一街道幸福路9号院1号楼,116.41,39.94,80,幸福里,幸福路,9,1,6\n"),
+        datum="wgs84",
+        valid_from=D0,
+    )
+    after_import = _generation(session)
+    assert after_import > before
+    session.execute(text("UPDATE building_cell SET valid_to = valid_from + 1 WHERE building_id = 'B9'"))
+    assert _generation(session) > after_import
