@@ -136,3 +136,34 @@ def test_map_page_carries_hotspots_and_task_markers(city: tuple[str, str]) -> No
     assert abs(marker["lat"] - 39.94) < 0.001 and abs(marker["lon"] - 116.41) < 0.001
     assert marker["lat"] == round(marker["lat"], 4) and marker["lon"] == round(marker["lon"], 4)
     assert "主动治理任务" in r.text and PHONE not in r.text
+
+
+def test_insights_are_cached_until_a_petition_arrives(
+    city: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grid.db.insights as ins
+
+    url, key = city
+    calls: list[str] = []
+    real = ins.unit_insights
+
+    def counting(*a: object, **k: object) -> dict[str, object]:
+        calls.append("x")
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ins, "unit_insights", counting)
+    ins._RESULTS.clear()
+    c = TestClient(create_app(database_url=url))
+    h = {"X-API-Key": key}
+    q = {"unit": "110105001", "week": WEEK}
+    first = c.get("/v1/insights", params=q, headers=h).json()
+    again = c.get("/v1/insights", params=q, headers=h).json()
+    assert again == first and len(calls) == 1  # served from the cache, the same answer
+    r = c.post(
+        "/v1/petitions",
+        json={"text": "垃圾", "category": "HL1006", "lon": 116.41, "lat": 39.94, "datum": "wgs84"},
+        headers=h,
+    )
+    assert r.status_code == 201
+    c.get("/v1/insights", params=q, headers=h)
+    assert len(calls) == 2  # a new petition is a new key

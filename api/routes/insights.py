@@ -45,12 +45,12 @@ def insights(
     ] = None,
 ) -> dict[str, Any]:
     """The unit's proactive task list for the week, with the evidence of each task."""
-    from grid.db.insights import unit_insights
+    from grid.db.insights import cached_unit_insights
     from grid.db.users import check_unit_scope
 
     with request_session(request) as session:
         check_unit_scope(session, who, unit)
-        out = unit_insights(session, unit, week=week)
+        out = cached_unit_insights(session, unit, week=week)
     for t in out["tasks"]:
         t.pop("petition_ids", None)  # the ids stay with the petition API (roles: the roles issue)
     return out

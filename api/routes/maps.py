@@ -57,9 +57,9 @@ def build_unit_page(
     )
     found = None
     if insights:
-        from grid.db.insights import unit_insights
+        from grid.db.insights import cached_unit_insights
 
-        r = unit_insights(session, code, week=week, params={"topics": False})  # type: ignore[arg-type]
+        r = cached_unit_insights(session, code, week=week, params={"topics": False})  # type: ignore[arg-type]
         found = {
             "hot": [h["code"] for h in r["hotspots"] if h.get("hot")],
             "cold": [h["code"] for h in r["hotspots"] if h.get("cold") and not h.get("hot")],

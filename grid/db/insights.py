@@ -22,6 +22,8 @@ week of the unit's petitions.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import geopandas as gpd
@@ -34,7 +36,7 @@ from sqlalchemy.orm import Session
 from grid.db.jurisdiction import get_index
 from grid.errors import InputError, NotFound
 
-__all__ = ["InsightParams", "cell_households", "unit_insights"]
+__all__ = ["InsightParams", "cached_unit_insights", "cell_households", "unit_insights"]
 
 TZ = "Asia/Shanghai"
 
@@ -364,3 +366,51 @@ def _records(df: pd.DataFrame | None) -> list[dict[str, Any]]:
             clean[str(k)] = v
         recs.append(clean)
     return recs
+
+
+# ---- a short-lived cache for the readers (map pages, the API) -----------------------------------------
+
+_RESULTS: OrderedDict[tuple[Any, ...], tuple[float, dict[str, Any]]] = OrderedDict()
+_RESULTS_LOCK = threading.Lock()
+CACHE_TTL_S = 600.0
+CACHE_SIZE = 32
+
+
+def cached_unit_insights(
+    session: Session,
+    code: str,
+    *,
+    week: str | dt.date | None = None,
+    params: dict[str, Any] | None = None,
+    ttl_s: float = CACHE_TTL_S,
+) -> dict[str, Any]:
+    """:func:`unit_insights`, remembered for ``ttl_s`` seconds per unit, week and parameters, and
+    forgotten at once when a petition arrives (the newest petition id is in the key) or the
+    boundaries, staff or catalogues change (the store generation is). Changes of status within the
+    ten minutes are not seen: insights are weekly analytics. Answers are copies."""
+    import copy
+    import time
+
+    from grid.db.jurisdiction import _generation
+
+    newest = session.execute(text("SELECT max(id) FROM petition")).scalar()
+    key = (
+        str(session.get_bind().engine.url),
+        code,
+        str(week),
+        tuple(sorted((params or {}).items())),
+        _generation(session),
+        newest,
+    )
+    now = time.monotonic()
+    with _RESULTS_LOCK:
+        hit = _RESULTS.get(key)
+        if hit is not None and now - hit[0] < ttl_s:
+            _RESULTS.move_to_end(key)
+            return copy.deepcopy(hit[1])
+    out = unit_insights(session, code, week=week, params=params)
+    with _RESULTS_LOCK:
+        _RESULTS[key] = (now, copy.deepcopy(out))
+        while len(_RESULTS) > CACHE_SIZE:
+            _RESULTS.popitem(last=False)
+    return out
