@@ -43,6 +43,9 @@ def error_of(r: Any, status: int) -> str:
     return str(body[0]["description"])
 
 
+PHOTO = "https://img.example.cn/12345/a.jpg"
+
+
 def submit(c: TestClient, key: str | None, **fields: Any) -> Any:
     form = {
         "api_key": key,
@@ -52,6 +55,7 @@ def submit(c: TestClient, key: str | None, **fields: Any) -> Any:
         "description": "小区门口暴露垃圾",
         "phone": PHONE,
         "first_name": "张",
+        "media_url": PHOTO,
     }
     form.update(fields)
     return c.post(f"{V2}/requests.json", data={k: v for k, v in form.items() if v is not None})
@@ -121,6 +125,7 @@ def test_post_then_find_the_request_and_follow_it_to_closed(api: Any) -> None:  
     assert "location_required" in error_of(submit(c, key, lat=None, long=None), 400)
     assert "invalid_coordinates" in error_of(submit(c, key, long=None), 400)
     assert "coordinates" in error_of(submit(c, key, lat="95", long="116.41"), 400)
+    assert "invalid_media_url" in error_of(submit(c, key, media_url="javascript:alert(1)"), 400)
 
     r = submit(c, key)
     assert r.status_code == 200, r.text
@@ -158,7 +163,7 @@ def test_post_then_find_the_request_and_follow_it_to_closed(api: Any) -> None:  
     assert it["requested_datetime"].endswith("+08:00") and it["updated_datetime"].endswith("+08:00")
     assert it["expected_datetime"].endswith("+08:00") and it["expected_datetime"] in it["service_notice"]
     assert (it["lat"], it["long"]) == (39.94, 116.41)
-    assert (it["zipcode"], it["media_url"], it["address"]) == ("", "", "")
+    assert (it["zipcode"], it["media_url"], it["address"]) == ("", PHOTO, "")
 
     def ids(**params: str) -> list[str]:
         r = c.get(f"{V2}/requests.json", params=params)

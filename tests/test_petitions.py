@@ -503,14 +503,22 @@ def test_contact_never_leaks_through_lists_exports_or_scores(api: Any) -> None:
 def test_anonymise_retention(api: Any) -> None:
     c, h = api
     p = post(
-        c, h, text="我电话13812345678，楼下垃圾", category=RUBBISH, address="火星路1号", contact_phone=PHONE
+        c,
+        h,
+        text="我电话13812345678，楼下垃圾",
+        category=RUBBISH,
+        address="火星路1号",
+        contact_phone=PHONE,
+        media_url="https://img.example.cn/p/1.jpg",
     )
+    assert p["media_url"] == "https://img.example.cn/p/1.jpg"
     res = CliRunner().invoke(cli, ["petitions", "anonymise", "--older-than", "6"])
     assert res.exit_code == 0 and "anonymised 1" in res.output, res.output
     d = c.get(f"/v1/petitions/{p['id']}", headers=h).json()
     assert (
         d["contact"] is None and d["anonymised"] and "13812345678" not in d["text"] and d["address"] is None
     )
+    assert d["media_url"] is None  # a photo may show people
     assert "楼下垃圾" in d["text"]
     assert (
         CliRunner()

@@ -311,7 +311,7 @@ def _requests(session: Session, rows: list[Petition]) -> list[dict[str, Any]]:
             "zipcode": "",
             "lat": s["lat"],
             "long": s["lon"],
-            "media_url": "",
+            "media_url": s["media_url"] or "",
         }
         out.append({k: item[k] for k in REQUEST_FIELDS})
     return out
@@ -529,6 +529,7 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
         "datum": "wgs84" if lon is not None or lat is not None else None,
         "address": address,
         "external_id": None,
+        "media_url": _str(data, "media_url", 1000),
         "contact_name": _person(_str(data, "first_name", 50), _str(data, "last_name", 50)),
         "contact_phone": _str(data, "phone", 64),
         "contact_email": _str(data, "email", 200),
@@ -551,7 +552,8 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
 async def post_request(request: Request, fmt: str) -> Response:
     """Take in a petition: form-encoded (or JSON) ``api_key``, ``service_code``, ``description``, and
     ``lat`` + ``long`` (WGS84), ``address_string`` or ``address_id`` (a building id) for a service that
-    needs a place; optionally ``first_name``, ``last_name``, ``phone``, ``email`` (kept apart, never
+    needs a place; optionally ``media_url`` (an http(s) URL of a photo, kept and shown, never
+    fetched), ``first_name``, ``last_name``, ``phone``, ``email`` (kept apart, never
     shown by the GETs). Answers 200 with the new ``service_request_id`` and its ``token``; a missing
     or invalid ``api_key`` answers 403."""
     if fmt not in FORMATS:

@@ -68,6 +68,9 @@ class PetitionIn(BaseModel):
     external_id: str | None = Field(
         None, max_length=128, description="the sender's id: a retry is not a new one"
     )
+    media_url: str | None = Field(
+        None, max_length=1000, description="http(s) URL of a photo the resident sent"
+    )
     contact_name: str | None = Field(None, max_length=100)
     contact_phone: str | None = Field(None, max_length=64)
     contact_email: str | None = Field(None, max_length=200)

@@ -396,6 +396,7 @@ class Petition(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("petition.id"), nullable=True, index=True)
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     anonymised_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    media_url: Mapped[str | None] = mapped_column(Text, nullable=True)  # a photo the resident sent (URL)
 
 
 class PetitionContact(Base):

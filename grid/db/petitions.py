@@ -243,7 +243,26 @@ def validate_intake(
         raise InputError("external_id: longer than 128 characters", code="invalid_external_id")
     out["external_id"] = ext
     out["contact"] = {k: _clean(data.get(f"contact_{k}")) for k in ("name", "phone", "email")}
+    out["media_url"] = check_media_url(data.get("media_url"))
     return out
+
+
+MAX_MEDIA_URL = 1000
+
+
+def check_media_url(value: Any) -> str | None:
+    """An http(s) URL of the resident's photo, or None; anything else is refused (never fetched)."""
+    from urllib.parse import urlsplit
+
+    url = _clean(value)
+    if url is None:
+        return None
+    if len(url) > MAX_MEDIA_URL:
+        raise InputError(f"media_url: longer than {MAX_MEDIA_URL} characters", code="invalid_media_url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in url):
+        raise InputError(f"media_url: {url[:80]!r} is not an http(s) URL", code="invalid_media_url")
+    return url
 
 
 def create(session: Session, data: Mapping[str, Any], *, actor: str, source: str = "") -> Petition:
@@ -270,6 +289,7 @@ def create(session: Session, data: Mapping[str, Any], *, actor: str, source: str
         urgency=v["urgency"],
         text=v["text"],
         address=v["address"],
+        media_url=v["media_url"],
         input_lon=v["lon"],
         input_lat=v["lat"],
         input_datum=v["datum"],
@@ -837,6 +857,7 @@ def summary(p: Petition, at: dt.datetime | None = None) -> dict[str, Any]:
         "urgency": p.urgency,
         "text": p.text,
         "address": p.address,
+        "media_url": p.media_url,
         "lon": lon,
         "lat": lat,
         "status": p.status,
@@ -1020,6 +1041,7 @@ def anonymise(session: Session, *, older_than_months: int, at: dt.datetime | Non
     for p in rows:
         p.text = _DIGITS.sub(lambda mt: "*" * len(mt.group(0)), p.text)
         p.address = None
+        p.media_url = None  # a photo may show people
         p.geocode = None
         p.anonymised_at = t
         _event(
