@@ -1321,7 +1321,9 @@ class _Search:
                 stale = 0
             else:
                 stale += 1
-            if self.within(0.1) or stale >= STALE_RESTARTS:
+            # stale restarts end the search only once the best is within bounds: a near miss
+            # (one cell a household over max) is worth the remaining restarts
+            if self.within(0.1) or (stale >= STALE_RESTARTS and best[1][0] == 0):
                 break
         assert best is not None
         return best
