@@ -845,7 +845,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
     """Revoke a key at once."""
-    from grid.db.petitions import revoke_key
+    from grid.db.users import revoke_key
 
     run_tx(lambda s: revoke_key(s, name))
     out.print(f"revoked {name}")

@@ -351,7 +351,7 @@ def _phases(
 def run(size: str) -> dict[str, Any]:
     cfg = SIZES[check_size(size)]
     from grid.db.engine import session_scope
-    from grid.db.petitions import create_key
+    from grid.db.users import create_key
 
     ensure_sample()
     inputs = _inputs(seed=20240601)

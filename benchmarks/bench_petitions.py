@@ -149,7 +149,7 @@ def _intake(cfg: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import text
 
     from grid.db.engine import session_scope
-    from grid.db.petitions import create_key
+    from grid.db.users import create_key
 
     ensure_sample()
     bodies = _bodies(cfg["n"])

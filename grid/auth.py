@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -100,7 +100,6 @@ class Principal:
     roles: frozenset[str] = frozenset({"public"})
     scope: tuple[str, ...] = ()
     exempt: bool = False  # a trusted system key: no rate limit (settings.rate_limit_exempt_keys)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def actor(self) -> str:

@@ -34,10 +34,10 @@ from shapely.geometry import box
 from sqlalchemy import Engine, create_engine, text
 
 from benchmarks._server import start_api, stop_api
-from grid.db import petitions as svc
 from grid.db.buildings import import_buildings
 from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
+from grid.db.users import create_key
 from grid.lifecycle import STATUSES
 from tests.test_jurisdiction import X0, X2, Y0, Y2, _world
 from tests.world import D0, STREETS, import_world, write_layer
@@ -197,7 +197,7 @@ def test_server_killed_mid_intake_loses_no_acknowledged_petition(
     with session_scope(committed_db) as s:
         _world(s, tmp_path)
         load_catalogue(s, D0)
-        key, _ = svc.create_key(s, KEY_NAME, roles=["operator"])
+        key, _ = create_key(s, KEY_NAME, roles=["operator"])
     env = {
         "GRIDGOV_DATABASE_URL": committed_db,
         "GRIDGOV_ENVIRONMENT": "development",

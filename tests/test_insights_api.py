@@ -18,6 +18,7 @@ from api.cli import app as cli
 from grid.db import petitions as svc
 from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
+from grid.db.users import create_key
 from maps.pages import read_page_data
 from tests.test_jurisdiction import _world
 from tests.world import D0, import_three_buildings
@@ -81,7 +82,7 @@ def city(committed_db: str, tmp_path: Path) -> tuple[str, str]:
                     actor="t",
                 ),
             )
-        key, _ = svc.create_key(s, "insights-test")
+        key, _ = create_key(s, "insights-test")
     return committed_db, key
 
 

@@ -20,6 +20,7 @@ from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.models import Petition, PetitionContact, PetitionEvent
 from grid.db.store import assign_staff
+from grid.db.users import create_key, revoke_key
 from tests.test_jurisdiction import COMM, X1, _world
 from tests.world import D0
 
@@ -35,7 +36,7 @@ def api(committed_db: str, tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
         _world(s, tmp_path)
         assign_staff(s, COMM + "001", "王网格", valid_from=D0)
         load_catalogue(s, D0)
-        key, _ = svc.create_key(s, "12345-dispatcher", ["admin"])
+        key, _ = create_key(s, "12345-dispatcher", ["admin"])
     return TestClient(create_app(database_url=committed_db)), {"X-API-Key": key}
 
 
@@ -342,7 +343,7 @@ def test_api_key_is_required_and_revocable(api: Any) -> None:
     assert c.get("/v1/petitions").json()["code"] == "credentials_required"
     assert c.get("/v1/petitions", headers={"X-API-Key": "ggk_nope"}).status_code == 401
     with session_scope() as s:
-        svc.revoke_key(s, "12345-dispatcher")
+        revoke_key(s, "12345-dispatcher")
     r = c.get("/v1/petitions", headers=h)
     assert r.status_code == 401 and r.json()["code"] == "invalid_api_key"
 

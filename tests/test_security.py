@@ -65,7 +65,11 @@ class City:
         self.c = client
         self.creds = creds
         self.pids = pids
-        self.tokens: dict[str, str] = {}
+        with session_scope() as s:  # the Open311 token of each petition
+            self.tokens = {
+                k: str(s.scalar(text("SELECT token FROM petition WHERE id = :i"), {"i": i}))
+                for k, i in pids.items()
+            }
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +117,15 @@ def city(engine: Engine, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
         truncate(engine)
 
 
-def _fill(city: City, path: str) -> str:
-    with session_scope() as s:
-        token = s.scalar(text("SELECT token FROM petition WHERE id = :i"), {"i": city.pids["A"]})
+def _fill(city: City, path: str, petition: str = "A") -> str:
+    """``path`` with its parameters filled in, about petition A (or B, C)."""
     subs = {
-        "{pid}": str(city.pids["A"]),
+        "{pid}": str(city.pids[petition]),
         "{code}": STREET,
         "{fmt}": "json",
         "{service_code}": RUBBISH,
-        "{service_request_id}": str(city.pids["A"]),
-        "{token}": str(token),
+        "{service_request_id}": str(city.pids[petition]),
+        "{token}": city.tokens[petition],
     }
     for k, v in subs.items():
         path = path.replace(k, v)
@@ -245,16 +248,11 @@ def test_scoped_scores_and_insights(city: City) -> None:
 
 
 def _gets(city: City) -> list[str]:
+    """Every GET of the table, about each of the three petitions where a path names one."""
     urls = []
     for method, path, _ in _table("## Endpoints and the roles allowed"):
         if method == "GET" and "{action}" not in path:
-            urls.append(_fill(city, path))
-            if "{pid}" in path:  # also the other petitions
-                urls += [
-                    u.replace(str(city.pids["A"]), str(city.pids[k]))
-                    for u in [_fill(city, path)]
-                    for k in "BC"
-                ]
+            urls += sorted({_fill(city, path, k) for k in "ABC"})
     urls += ["/open311/v2/requests.xml", "/v1/petitions?limit=1000", "/v1/petitions/triage"]
     return urls
 

@@ -38,12 +38,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import request_session
 from api.routes.petitions import intake
-from api.security import current_principal
+from api.security import current_principal, need
 from grid.auth import Principal
 from grid.db import petitions as svc
 from grid.db.catalogue import CATEGORIES, read_categories
 from grid.db.models import Building, Category, Department, Petition
-from grid.errors import GridGovError, InputError, NotFound, Unauthorized
+from grid.errors import Forbidden, GridGovError, InputError, NotFound, Unauthorized
 
 log = logging.getLogger("gridgov.api")
 
@@ -90,22 +90,9 @@ _DIGITS = re.compile(r"\d[\d\- ]{5,}\d")  # as the retention job masks them
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-class Forbidden(GridGovError):
-    code = "invalid_api_key"
-    status = 403
-
-
 def _reader(request: Request) -> Principal:
-    """The principal of a GET of service requests: it must hold ``petitions:read``."""
-    who = current_principal(request)
-    if not who.can("petitions:read"):
-        if not who.authenticated:
-            raise Unauthorized(
-                "service requests need credentials (X-API-Key or Authorization: Bearer)",
-                code="credentials_required",
-            )
-        raise Forbidden(f"{who.actor} may not read service requests", code="forbidden")
-    return who
+    """The principal of a GET of service requests: it must hold ``petitions:read`` (401 / 403)."""
+    return need("petitions:read")(current_principal(request))
 
 
 # ---- rendering --------------------------------------------------------------------------------------

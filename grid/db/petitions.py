@@ -20,7 +20,6 @@ The deadline is fixed at intake from the received time, the effective urgency
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import secrets
 import threading
@@ -34,7 +33,7 @@ from sqlalchemy import String, func, select, text
 from sqlalchemy.orm import Session
 
 from grid.config import get_settings
-from grid.db.models import ApiKey, Category, Petition, PetitionContact, PetitionEvent
+from grid.db.models import Category, Petition, PetitionContact, PetitionEvent
 from grid.deadlines import TimeLimits, deadline_for, effective_urgency
 from grid.errors import Conflict, GridGovError, InputError, NotFound
 from grid.lifecycle import OPEN, check
@@ -46,13 +45,11 @@ __all__ = [
     "TYPES",
     "anonymise",
     "create",
-    "create_key",
     "events",
     "get",
     "list_petitions",
     "process",
     "transition",
-    "verify_key",
 ]
 
 TYPES = ("consultation", "help", "complaint", "report", "suggestion")
@@ -68,43 +65,6 @@ LEVEL_COLUMNS = {
     "street": "street_code",
     "district": "district_code",
 }
-
-
-# ---- API keys ---------------------------------------------------------------------------------------
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def create_key(session: Session, name: str, roles: Sequence[str] = ("operator",)) -> tuple[str, ApiKey]:
-    """A new API key: ``(key, row)``; the key is returned once and only its hash is stored."""
-    if not name.strip():
-        raise InputError("a key needs a name", code="invalid_input")
-    if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
-        raise Conflict(f"a key named {name!r} exists", code="key_exists")
-    key = "ggk_" + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, key_hash=_hash(key), prefix=key[:10], roles=list(roles))
-    session.add(row)
-    session.flush()
-    return key, row
-
-
-def verify_key(session: Session, key: str | None) -> ApiKey | None:
-    """The active key row for ``key``, else None."""
-    if not key:
-        return None
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key)))
-    if row is None or row.revoked_at is not None:
-        return None
-    return row
-
-
-def revoke_key(session: Session, name: str) -> None:
-    row = session.scalar(select(ApiKey).where(ApiKey.name == name))
-    if row is None:
-        raise NotFound(f"no key named {name!r}", code="key_not_found")
-    row.revoked_at = dt.datetime.now(dt.UTC)
 
 
 # ---- clocks ------------------------------------------------------------------------------------------

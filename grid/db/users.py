@@ -7,10 +7,12 @@ on the next request, whatever tokens are still in flight.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grid.auth import Principal, check_roles, check_scope, hash_password, principal_for, verify_password
@@ -100,27 +102,50 @@ def user_principal(session: Session, username: str) -> Principal:
 
 
 def key_principal(session: Session, key: str, exempt: frozenset[str] = frozenset()) -> Principal:
-    from grid.db.petitions import verify_key
-
     row = verify_key(session, key)
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_api_key")
     return principal_for("key", row.name, row.roles, row.scope or (), exempt=row.name in exempt)
 
 
-def create_key(
-    session: Session, name: str, roles: Sequence[str], scope: Sequence[str] = ()
-) -> tuple[str, ApiKey]:
-    """A new API key with validated roles and scope: ``(key, row)``; the key is shown once."""
-    from grid.db.petitions import create_key as _create
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
+
+def create_key(
+    session: Session, name: str, roles: Sequence[str] = ("operator",), scope: Sequence[str] = ()
+) -> tuple[str, ApiKey]:
+    """A new API key with validated roles and scope: ``(key, row)``; the key is returned once and
+    only its hash is stored."""
+    if not name.strip():
+        raise InputError("a key needs a name", code="invalid_input")
     r = check_roles(roles)
     sc = check_scope(r, scope)
     _check_units(session, sc)
-    key, row = _create(session, name, r)
-    row.scope = sc
+    if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
+        raise Conflict(f"a key named {name!r} exists", code="key_exists")
+    key = "ggk_" + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, key_hash=_hash(key), prefix=key[:10], roles=r, scope=sc)
+    session.add(row)
     session.flush()
     return key, row
+
+
+def verify_key(session: Session, key: str | None) -> ApiKey | None:
+    """The active key row for ``key``, else None."""
+    if not key:
+        return None
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash(key)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def revoke_key(session: Session, name: str) -> None:
+    row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if row is None:
+        raise NotFound(f"no key named {name!r}", code="key_not_found")
+    row.revoked_at = dt.datetime.now(dt.UTC)
 
 
 # ---- the contact audit log ----------------------------------------------------------------------------
@@ -147,15 +172,6 @@ def contact_reads(
         {"at": r.at.isoformat(), "actor": r.actor, "petition_id": r.petition_id, "kind": r.kind, "via": r.via}
         for r in rows
     ]
-
-
-def contact_read_count(session: Session, petition_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(ContactAccess).where(ContactAccess.petition_id == petition_id)
-        )
-        or 0
-    )
 
 
 def check_unit_scope(session: Session, who: Principal, code: str, date: dt.date | None = None) -> None:
