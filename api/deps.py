@@ -8,9 +8,15 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
 from grid.db.engine import session_factory
+from grid.inputs import check_date
+
+# dates and datetimes from outside lie in the documented range (grid/inputs.py: 1900..2100)
+SafeDate = Annotated[dt.date, AfterValidator(check_date)]
+SafeDateTime = Annotated[dt.datetime, AfterValidator(check_date)]
 
 
 @contextmanager
@@ -38,7 +44,7 @@ SessionDep = Annotated[Session, Depends(get_db)]
 
 
 def at_date(
-    date: Annotated[dt.date | None, Query(description="boundary version date (default: today)")] = None,
+    date: Annotated[SafeDate | None, Query(description="boundary version date (default: today)")] = None,
 ) -> dt.date:
     return date or dt.date.today()
 

@@ -10,9 +10,30 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.guard import request_id
 from grid.errors import GridGovError
 
 log = logging.getLogger("gridgov.api")
+
+
+def internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    """Log an unexpected error once (its traceback, the request id, method and route; never the
+    request's data) and answer ``500 internal_error`` without detail."""
+    rid = getattr(request.state, "request_id", None) or request_id.get()
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    log.error(
+        "unexpected error [request %s] %s %s: %s",
+        rid,
+        request.method,
+        route,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+    return JSONResponse(
+        {"error": "internal error; it has been logged", "code": "internal_error", "request_id": rid},
+        status_code=500,
+        headers={"X-Request-ID": rid},
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -41,15 +62,12 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error: %s", exc)
-        return JSONResponse(
-            {"error": "internal error; it has been logged", "code": "internal_error"}, status_code=500
-        )
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return internal_error(request, exc)
 
     @app.exception_handler(OperationalError)
     async def _db(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc)
+        log.error("database unavailable: %s [request %s]", type(exc.orig).__name__, request_id.get())
         return JSONResponse(
             {"error": "the database is unavailable", "code": "database_unavailable"}, status_code=503
         )

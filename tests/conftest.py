@@ -8,8 +8,10 @@ error, and any skipped test fails the run.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -30,6 +32,26 @@ TABLES = [t.name for t in Base.metadata.sorted_tables if t.name not in ("unit_le
 _skipped: list[str] = []
 
 
+class _HandlerTracebacks(logging.Handler):
+    """Unexpected errors of request handlers (api/errors.py's internal_error, Open311's) logged
+    anywhere in the run: the suite fails when one is left (issue 20: zero 5xx)."""
+
+    records: ClassVar[list[logging.LogRecord]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and str(record.msg).startswith(("unexpected error", "open311: unexpected error")):
+            self.records.append(record)
+
+
+logging.getLogger("gridgov.api").addHandler(_HandlerTracebacks(level=logging.ERROR))
+
+
+@pytest.fixture()
+def handler_tracebacks() -> list[logging.LogRecord]:
+    """The list of handler tracebacks logged so far (a test that causes one on purpose clears it)."""
+    return _HandlerTracebacks.records
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped:
         _skipped.append(report.nodeid)
@@ -40,6 +62,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(
             f"\nFAILED: {len(_skipped)} test(s) were skipped; a skipped test is a failed test: {_skipped[:5]}"
         )
+        session.exitstatus = 1
+    if _HandlerTracebacks.records:
+        for rec in _HandlerTracebacks.records[:5]:
+            print(f"\nFAILED: a request handler raised: {rec.getMessage()}")
+        print(f"FAILED: {len(_HandlerTracebacks.records)} unexpected error(s) logged by request handlers")
         session.exitstatus = 1
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep
+from api.deps import SafeDate, SessionDep
 from api.schemas import ErrorOut
 from grid.db.geocoding import MAX_QUERY, geocode_text, reverse_point
 from grid.db.jurisdiction import to_point
@@ -20,7 +19,7 @@ MAX_BATCH = 1_000
 
 class BatchIn(BaseModel):
     queries: list[str] = Field(max_length=MAX_BATCH, description=f"at most {MAX_BATCH} addresses")
-    at: dt.date | None = None
+    at: SafeDate | None = None
 
 
 @router.get("/v1/geocode")
@@ -29,7 +28,7 @@ def geocode(
     q: Annotated[
         str, Query(description="a Chinese address, also inside petition text", max_length=MAX_QUERY)
     ],
-    at: Annotated[dt.date | None, Query(description="gazetteer and boundary date (default today)")] = None,
+    at: Annotated[SafeDate | None, Query(description="gazetteer and boundary date (default today)")] = None,
 ) -> dict[str, Any]:
     """The level matched (building, compound, road+number, crossing, landmark, community, street,
     district), the point, the building and its cell, the confidence; ``needs_review`` with up to 5
@@ -55,7 +54,7 @@ def reverse(
     lon: float,
     lat: float,
     datum: Annotated[str, Query(description="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
-    at: dt.date | None = None,
+    at: SafeDate | None = None,
 ) -> dict[str, Any]:
     """The nearest standard address to a point and its cell."""
     x, y = to_point(lon, lat, datum)

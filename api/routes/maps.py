@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import request_session
+from api.deps import SafeDate, request_session
 from api.security import PrincipalDep, need
 from grid.errors import InputError
 
@@ -28,9 +28,9 @@ def build_unit_page(
     session: object,
     code: str,
     *,
-    at: dt.date | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    at: SafeDate | None = None,
+    since: SafeDate | None = None,
+    until: SafeDate | None = None,
     category: str | None = None,
     href: str = "/maps/unit/{code}",
     base_url: str | None = None,
@@ -83,7 +83,7 @@ def build_unit_page(
 @router.get("/maps/", response_class=HTMLResponse)
 def maps_index(
     request: Request,
-    at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
+    at: Annotated[SafeDate | None, Query(description="boundary version date (default today)")] = None,
 ) -> HTMLResponse:
     """The list of map pages: every district and street in force, each linking to its page."""
     from grid.db.mapdata import units_for_index
@@ -119,9 +119,9 @@ def unit_map(
     request: Request,
     who: PrincipalDep,
     code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,32}$")],
-    at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
-    since: Annotated[dt.date | None, Query(description="petitions received on or after")] = None,
-    until: Annotated[dt.date | None, Query(description="petitions received before")] = None,
+    at: Annotated[SafeDate | None, Query(description="boundary version date (default today)")] = None,
+    since: Annotated[SafeDate | None, Query(description="petitions received on or after")] = None,
+    until: Annotated[SafeDate | None, Query(description="petitions received before")] = None,
     category: Annotated[
         str | None, Query(pattern=r"^[0-9A-Za-z]{1,32}$", description="category code")
     ] = None,

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import request_session
+from api.guard import request_id
 from api.routes.petitions import intake
 from api.security import current_principal, need
 from grid.auth import Principal
@@ -132,10 +133,11 @@ def _failure(exc: Exception, fmt: str) -> Response:
     if isinstance(exc, GridGovError):
         return _error(exc.status, f"{exc.message} ({exc.code})", fmt)
     if isinstance(exc, OperationalError):
-        log.error("database unavailable: %s", exc)
+        log.error("database unavailable: %s [request %s]", type(exc.orig).__name__, request_id.get())
         return _error(503, "the database is unavailable (database_unavailable)", fmt)
-    log.error("open311: unexpected error: %s", exc, exc_info=exc)
-    return _error(500, "internal error; it has been logged (internal_error)", fmt)
+    rid = request_id.get()
+    log.error("open311: unexpected error [request %s]: %s", rid, type(exc).__name__, exc_info=exc)
+    return _error(500, f"internal error; it has been logged as request {rid} (internal_error)", fmt)
 
 
 def _unsupported(fmt: str) -> Response:

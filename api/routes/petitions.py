@@ -10,7 +10,6 @@ from ``/contact``), and every such read is written to the audit log.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import logging
 from typing import Annotated, Any, Literal
@@ -19,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import request_session
+from api.deps import SafeDateTime, request_session
 from api.schemas import ErrorOut
 from api.security import PrincipalDep, need
 from grid.auth import Principal
@@ -64,7 +63,7 @@ class PetitionIn(BaseModel):
     lon: float | None = None
     lat: float | None = None
     datum: str | None = Field(None, description="required with lon/lat: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
-    received_at: dt.datetime | None = Field(None, description="default now; no offset = local time")
+    received_at: SafeDateTime | None = Field(None, description="default now; no offset = local time")
     external_id: str | None = Field(
         None, max_length=128, description="the sender's id: a retry is not a new one"
     )
@@ -80,7 +79,7 @@ class ActionIn(BaseModel):
     note: str | None = Field(None, max_length=5000, description="reason, answer or remark")
     actor: str | None = Field(None, max_length=100, description="the person acting (recorded with the key)")
     owner_code: str | None = Field(None, max_length=32, description="redispatch / settle / locate: the owner")
-    duplicate_of: int | None = Field(None, description="merge: the petition this duplicates")
+    duplicate_of: int | None = Field(None, ge=1, le=2**62, description="merge: the petition this duplicates")
     resolved: bool | None = Field(None, description="callback: did the resident say it was resolved")
     satisfaction: Literal["satisfied", "basically_satisfied", "unsatisfied"] | None = None
     none_reason: str | None = Field(None, max_length=500, description="callback: why none was possible")
@@ -135,8 +134,8 @@ def list_petitions(
     department: Annotated[str | None, Query(description="lead department code")] = None,
     category: Annotated[str | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="true: unanswered and past due now")] = None,
-    since: Annotated[dt.datetime | None, Query(description="received at or after")] = None,
-    until: Annotated[dt.datetime | None, Query(description="received before")] = None,
+    since: Annotated[SafeDateTime | None, Query(description="received at or after")] = None,
+    until: Annotated[SafeDateTime | None, Query(description="received before")] = None,
     limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -190,8 +189,8 @@ def export_petitions(
     request: Request,
     who: Reader,
     unit: Annotated[str | None, Query()] = None,
-    since: Annotated[dt.datetime | None, Query()] = None,
-    until: Annotated[dt.datetime | None, Query()] = None,
+    since: Annotated[SafeDateTime | None, Query()] = None,
+    until: Annotated[SafeDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EXPORT)] = 10_000,
 ) -> Response:
     """CSV export (UTF-8 with BOM, opens in Excel), no reporter contact and no text; a scoped
@@ -302,7 +301,7 @@ def scores(
     who: ScoreReader,
     month: Annotated[str, Query(description="YYYY-MM", pattern=r"^\d{4}-\d{2}$")],
     level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
-    as_of: Annotated[dt.datetime | None, Query(description="judge as of this time (default now)")] = None,
+    as_of: Annotated[SafeDateTime | None, Query(description="judge as of this time (default now)")] = None,
 ) -> dict[str, Any]:
     """Response, resolution and satisfaction rates per unit (or department) for a month, ranked.
     Definitions: docs/PETITIONS.md. A scoped reader's scores count its scope's petitions only."""
@@ -319,7 +318,7 @@ def scores_csv(
     who: ScoreReader,
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
     level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
-    as_of: Annotated[dt.datetime | None, Query()] = None,
+    as_of: Annotated[SafeDateTime | None, Query()] = None,
 ) -> Response:
     """The same scores as CSV."""
     from grid.db.scores import month_scores

@@ -17,7 +17,8 @@ from grid.errors import DatabaseUnavailable
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     url = url or get_settings().database_url
-    return create_engine(url, pool_pre_ping=True, future=True)
+    # hide_parameters: an error's text (logged, or raised to a caller) never carries request data
+    return create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
 
 
 @lru_cache(maxsize=8)

@@ -36,6 +36,7 @@ from grid.config import get_settings
 from grid.db.models import Category, Petition, PetitionContact, PetitionEvent
 from grid.deadlines import TimeLimits, deadline_for, effective_urgency
 from grid.errors import Conflict, GridGovError, InputError, NotFound
+from grid.inputs import date_problem
 from grid.lifecycle import OPEN, check
 from grid.privacy import mask_email, mask_name, mask_phone
 from grid.workcal import WorkCalendar
@@ -113,6 +114,9 @@ def parse_time(value: Any, field: str = "received_at") -> dt.datetime:
             raise InputError(
                 f"{field}: {s!r} is not an ISO-8601 time (2023-07-01T09:30:00+08:00)", code="invalid_time"
             ) from exc
+    problem = date_problem(t)
+    if problem:
+        raise InputError(f"{field}: {problem}", code="date_out_of_range")
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz())
     try:

@@ -1,0 +1,162 @@
+"""Issue 20: the requests of the red-team run answer 4xx with a stable code, never 500.
+
+Each request below reached PostgreSQL (NUL in text, far dates, ids beyond bigint) and was answered
+500 before the edge rule of ``api/guard.py`` / ``grid/inputs.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from grid.inputs import check_text, date_problem, text_problem, walk_problem
+from tests.test_security import City, city  # noqa: F401 (the fixture)
+
+NUL_GETS = [
+    ("/v1/petitions", {"status": "\x00"}),
+    ("/v1/petitions", {"unit": "a\x00b"}),
+    ("/v1/petitions", {"department": "\x00"}),
+    ("/v1/petitions/export.csv", {"category": "\x00"}),
+    ("/v1/units", {"parent": "\x00"}),
+    ("/v1/rulings", {"owner": "\x00"}),
+    ("/v1/audit/contacts", {"actor": "\x00"}),
+    ("/v1/insights", {"unit": "110105\x00"}),
+    ("/open311/v2/requests.json", {"status": "open\x00"}),
+    ("/open311/v2/services.json", {"jurisdiction_id": "\x01"}),
+    ("/v1/geocode", {"q": "北京市朝阳区\x00双井"}),
+    ("/v1/jurisdiction", {"address": "双井\x07"}),
+]
+
+
+def _check(path: str, status: int, body: Any) -> None:
+    assert 400 <= status < 500, (path, status, body)
+    if path.startswith("/open311/"):
+        assert isinstance(body, list) and body[0]["code"] == status, body
+    else:
+        assert isinstance(body, dict) and body["code"], body
+
+
+@pytest.mark.parametrize(("path", "params"), NUL_GETS)
+def test_control_characters_in_queries_are_refused(city: City, path: str, params: dict[str, str]) -> None:  # noqa: F811
+    r = city.c.get(path, params=params, headers=city.creds["admin"])
+    _check(path, r.status_code, r.json())
+    assert r.status_code == 422
+    body = r.json()
+    code = body[0]["description"] if path.startswith("/open311/") else body["code"]
+    assert "invalid_characters" in code
+    assert r.headers["x-request-id"]
+
+
+def test_nul_in_path_and_form_and_json(city: City) -> None:  # noqa: F811
+    c, admin = city.c, city.creds["admin"]
+    r = c.get("/open311/v2/tokens/a%00b.json")
+    _check("/open311/", r.status_code, r.json())
+    r = c.get("/open311/v2/tokens/a%00b.xml")
+    assert r.status_code == 422 and b"invalid_characters" in r.content and r.content.startswith(b"<?xml")
+    r = c.post("/v1/auth/token", data={"username": "admin\x00", "password": "x" * 12})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters"
+    r = c.post(
+        "/open311/v2/requests.json",
+        data={"api_key": "k", "service_code": "EV", "description": "a\x00b", "lat": "39.9", "long": "116.4"},
+    )
+    _check("/open311/", r.status_code, r.json())
+    r = c.post(
+        "/v1/petitions",
+        json={"text": "水管\u0000漏水", "lon": 116.41, "lat": 39.94},
+        headers=city.creds["operator"],
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters", r.text
+    r = c.post(
+        "/v1/geocode/batch",
+        content='{"queries": ["双井", "\\ud800"]}'.encode(),
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters", r.text
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/jurisdiction", {"lon": 116.41, "lat": 39.94, "at": "0001-01-01"}),
+        ("/v1/jurisdiction", {"lon": 116.41, "lat": 39.94, "at": "9999-12-31"}),
+        ("/v1/petitions", {"since": "0001-01-01T00:00:00"}),
+        ("/v1/petitions", {"until": "9999-12-31T23:59:59"}),
+        ("/v1/scores", {"month": "9999-12"}),
+        ("/maps/unit/110105001", {"since": "0001-01-01"}),
+        ("/open311/v2/requests.json", {"start_date": "0001-01-01T00:00:00Z"}),
+        ("/open311/v2/requests.json", {"end_date": "9999-12-31T23:59:59+14:00"}),
+        ("/v1/audit/contacts", {"petition": str(2**64)}),
+        ("/v1/petitions/99999999999999999999999", {}),
+        ("/open311/v2/requests.json", {"service_request_id": "9" * 30}),
+    ],
+)
+def test_far_dates_and_huge_ids(city: City, path: str, params: dict[str, Any]) -> None:  # noqa: F811
+    r = city.c.get(path, params=params, headers=city.creds["admin"])
+    body = r.json() if "json" in r.headers.get("content-type", "") else [{"code": r.status_code}]
+    _check(path, r.status_code, body if path.startswith(("/v1", "/open311")) else {"code": "x"})
+
+
+def test_huge_ids_in_bodies(city: City) -> None:  # noqa: F811
+    pid = city.pids["A"]
+    r = city.c.post(f"/v1/petitions/{pid}/merge", json={"duplicate_of": 2**64}, headers=city.creds["admin"])
+    assert 400 <= r.status_code < 500, r.text
+    r = city.c.post(
+        "/v1/petitions",
+        json={"text": "路灯不亮", "lon": 116.41, "lat": 39.94, "received_at": "0001-01-01T00:00:00"},
+        headers=city.creds["operator"],
+    )
+    assert r.status_code in (400, 422), r.text
+
+
+def test_unexpected_error_is_logged_once_with_request_id(
+    city: City,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    handler_tracebacks: list[logging.LogRecord],
+) -> None:
+    from fastapi import APIRouter
+
+    app = city.c.app
+    router = APIRouter()
+
+    @router.get("/v1/_boom")
+    def boom() -> None:
+        raise RuntimeError("secret-petition-text 13800138000")
+
+    app.include_router(router)  # type: ignore[attr-defined]
+    from fastapi.testclient import TestClient
+
+    with caplog.at_level(logging.ERROR, logger="gridgov.api"):
+        r = TestClient(app, raise_server_exceptions=False).get(
+            "/v1/_boom", headers={"X-Request-ID": "req-42"}
+        )
+    assert r.status_code == 500
+    body = r.json()
+    assert body == {
+        "error": "internal error; it has been logged",
+        "code": "internal_error",
+        "request_id": "req-42",
+    }
+    logged = [rec for rec in caplog.records if rec.name == "gridgov.api" and rec.exc_info]
+    assert len(logged) == 1
+    assert "req-42" in logged[0].getMessage()
+    assert "13800138000" not in logged[0].getMessage()  # the message carries no request data
+    handler_tracebacks.clear()  # this one was on purpose
+
+
+def test_rule_units() -> None:
+    assert text_problem("line\nbreak\ttab\r") is None
+    assert text_problem("\x1b[31m") == "holds the control character U+001B at position 0"
+    assert walk_problem({"a": [{"b": "ok"}, {"c\x00": 1}]}) == (
+        "body.a[1] key",
+        "holds the control character U+0000 at position 1",
+    )
+    assert walk_problem({"a": ["x", "y\x02"]})[0] == "body.a[1]"  # type: ignore[index]
+    with pytest.raises(Exception) as exc:
+        check_text("a\x00", "name")
+    assert getattr(exc.value, "code", None) == "invalid_characters"
+    import datetime as dt
+
+    assert date_problem(dt.date(2024, 2, 29)) is None
+    assert date_problem(dt.datetime(2101, 1, 1)) is not None
