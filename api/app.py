@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api import errors, security
-from api.guard import InputGuard
+from api.guard import InputGuard, install_log_filter
 from api.routes import (
     auth,
     geocode,
@@ -103,6 +103,7 @@ def create_app(
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
     errors.install(app)
+    install_log_filter()
     app.add_middleware(InputGuard)  # inside the body limit (added by security.install: outermost)
     security.install(app, settings)
     app.include_router(health.router)

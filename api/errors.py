@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -66,8 +67,9 @@ def install(app: FastAPI) -> None:
         return internal_error(request, exc)
 
     @app.exception_handler(OperationalError)
-    async def _db(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s [request %s]", type(exc.orig).__name__, request_id.get())
+    @app.exception_handler(psycopg.OperationalError)  # raw connections (the store generation check)
+    async def _db(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable: %s [request %s]", type(exc).__name__, request_id.get())
         return JSONResponse(
             {"error": "the database is unavailable", "code": "database_unavailable"}, status_code=503
         )

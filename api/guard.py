@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import re
 import uuid
 from urllib.parse import parse_qsl
@@ -168,3 +169,26 @@ class InputGuard:
             }
         )
         await send({"type": "http.response.body", "body": data})
+
+
+class _NoQueryInAccessLog(logging.Filter):
+    """uvicorn's access log writes the path with its query string: for Open311 (whose clients may
+    put fields in the URL) and the login, the query string is dropped from the line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = args[2]
+            if "?" in path and path.startswith(PRIVATE_PATHS):
+                record.args = (*args[:2], path.split("?", 1)[0] + "?[hidden]", *args[3:])
+        return True
+
+
+PRIVATE_PATHS = ("/open311/", "/v1/auth/")
+
+
+def install_log_filter() -> None:
+    """Once per process: the access log never carries Open311's or the login's query strings."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoQueryInAccessLog) for f in access.filters):
+        access.addFilter(_NoQueryInAccessLog())

@@ -60,6 +60,9 @@ def _resolve(request: Request) -> Principal:
         token = request.cookies.get(COOKIE) or None
     if key is None and token is None:
         return ANONYMOUS
+    if key is not None and auth:
+        # two credentials: each must hold (a valid key never hides a bad or expired token)
+        read_token(token or "", secret_key(settings))
     with request_session(request) as session:
         if key is not None:
             return key_principal(session, key.strip(), settings.exempt_keys)

@@ -95,6 +95,21 @@ def check_date(value: Any) -> Any:
     return value
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, quoted with a leading apostrophe
+    (OWASP's CSV-injection rule); numbers and other values unchanged.
+
+    >>> csv_safe("=1+1"), csv_safe("-1"), csv_safe(-1), csv_safe("双井")
+    ("'=1+1", "'-1", -1, '双井')
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        return "'" + value
+    return value
+
+
 def check_id(value: int, field: str = "id") -> int:
     if not 1 <= value <= ID_MAX:
         raise OutOfRange(f"{field} must be between 1 and {ID_MAX}, got {value}")

@@ -287,5 +287,11 @@ def to_csv(df: pd.DataFrame, *, bom: bool = False) -> str:
 
     ``bom=True`` prefixes a byte-order mark, which spreadsheet programs need to read Chinese
     text in a CSV as UTF-8."""
+    from grid.inputs import csv_safe
+
+    df = df.copy()
+    for col in df.columns:  # text cells a spreadsheet would run as formulas
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            df[col] = df[col].map(csv_safe)
     text: str = df.to_csv(index=False, lineterminator="\n")
     return ("\ufeff" + text) if bom else text

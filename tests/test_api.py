@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -33,6 +35,28 @@ def test_health_says_when_the_database_is_down() -> None:
     c = _client("postgresql+psycopg://gridgov:wrong@127.0.0.1:1/none")
     r = c.get("/health")
     assert r.status_code == 503 and r.json()["status"] == "degraded"
+    assert r.json()["database"] == "unavailable" and "127.0.0.1" not in r.text and "gridgov" not in r.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/jurisdiction?lon=116.41&lat=39.94",
+        "/v1/geocode?q=%E5%8F%8C%E4%BA%95",
+        "/maps/",
+        "/maps/unit/110105016",
+        "/v1/units",
+        "/open311/v2/services.json",
+    ],
+)
+def test_database_gone_is_503_not_500(path: str, handler_tracebacks: list[Any]) -> None:
+    c = TestClient(
+        create_app(database_url="postgresql+psycopg://gridgov:wrong@127.0.0.1:1/none"),
+        raise_server_exceptions=False,
+    )
+    r = c.get(path)
+    assert r.status_code == 503, (path, r.status_code, r.text[:300])
+    assert not handler_tracebacks
 
 
 def test_units_at_a_date_with_staff_and_geojson(committed_db: str, tmp_path: Path) -> None:

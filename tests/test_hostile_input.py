@@ -6,9 +6,12 @@ Each request below reached PostgreSQL (NUL in text, far dates, ids beyond bigint
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from grid.inputs import check_text, date_problem, text_problem, walk_problem
@@ -160,3 +163,48 @@ def test_rule_units() -> None:
 
     assert date_problem(dt.date(2024, 2, 29)) is None
     assert date_problem(dt.datetime(2101, 1, 1)) is not None
+
+
+def test_csv_exports_quote_formulas(city: City) -> None:  # noqa: F811
+    from grid.inputs import csv_safe
+    from grid.scores import to_csv
+
+    df = pd.DataFrame({"name": ["=cmd|' /C calc'!A0", "双井"], "rate": [-1.0, 0.5]})
+    text = to_csv(df)
+    assert "'=cmd" in text and "\n双井," in text and ",-1.0" in text  # numbers stay numbers
+    assert csv_safe("@SUM(A1)") == "'@SUM(A1)"
+    r = city.c.get("/v1/petitions/export.csv", headers=city.creds["admin"])
+    assert r.status_code == 200
+    for row in list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))[1:]:
+        assert not any(cell.startswith(("=", "+", "@")) for cell in row)
+
+
+def test_open311_post_refuses_credentials_in_the_url(city: City) -> None:  # noqa: F811
+    r = city.c.post(
+        "/open311/v2/requests.json?api_key=k&phone=13800138000",
+        data={"service_code": "EV", "description": "路灯不亮", "lat": "39.94", "long": "116.41"},
+    )
+    assert r.status_code == 400
+    assert "fields_in_query" in r.json()[0]["description"] and "13800138000" not in r.text
+
+
+def test_access_log_hides_open311_query_strings() -> None:
+    from api.guard import _NoQueryInAccessLog
+
+    rec = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "POST", "/open311/v2/requests.json?api_key=k&phone=1", "1.1", 400),
+        None,
+    )
+    assert _NoQueryInAccessLog().filter(rec)
+    assert "api_key" not in rec.getMessage() and "/open311/v2/requests.json?[hidden]" in rec.getMessage()
+
+
+def test_a_valid_key_does_not_hide_a_bad_token(city: City) -> None:  # noqa: F811
+    h = {**city.creds["admin"], "Authorization": "Bearer not-a-token"}
+    r = city.c.get("/v1/units", headers=h)
+    assert r.status_code == 401, r.text

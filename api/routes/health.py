@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -31,7 +32,9 @@ def health(request: Request) -> JSONResponse:
         with session_scope(url) as s:
             version = boundary_version(s, dt.date.today())
     except DatabaseUnavailable as exc:
-        body = HealthOut(status="degraded", database=exc.message, environment=env)
+        # the reason (host, database, user) goes to the server log, not to anyone who asks
+        logging.getLogger("gridgov.api").error("health: %s", exc.message)
+        body = HealthOut(status="degraded", database="unavailable", environment=env)
         return JSONResponse(body.model_dump(), status_code=503)
     body = HealthOut(status="ok", database="ok", postgis=postgis, boundary_version=version, environment=env)
     return JSONResponse(body.model_dump(mode="json"))

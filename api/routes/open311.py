@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import or_, select
@@ -132,8 +133,8 @@ def _failure(exc: Exception, fmt: str) -> Response:
     """Any error of these routes in the Open311 shape (our message, then our code)."""
     if isinstance(exc, GridGovError):
         return _error(exc.status, f"{exc.message} ({exc.code})", fmt)
-    if isinstance(exc, OperationalError):
-        log.error("database unavailable: %s [request %s]", type(exc.orig).__name__, request_id.get())
+    if isinstance(exc, OperationalError | psycopg.OperationalError):
+        log.error("database unavailable: %s [request %s]", type(exc).__name__, request_id.get())
         return _error(503, "the database is unavailable (database_unavailable)", fmt)
     rid = request_id.get()
     log.error("open311: unexpected error [request %s]: %s", rid, type(exc).__name__, exc_info=exc)
@@ -417,9 +418,22 @@ def token(request: Request, token: str, fmt: str) -> Response:
 # ---- posting a request --------------------------------------------------------------------------------
 
 
+PRIVATE_FIELDS = frozenset(
+    {"api_key", "first_name", "last_name", "phone", "email", "device_id", "account_id", "description"}
+)
+
+
 async def _form(request: Request) -> dict[str, Any]:
-    """The posted fields: the query string, then a form-encoded or JSON body (which wins)."""
-    data: dict[str, Any] = dict(request.query_params)
+    """The posted fields, from a form-encoded or JSON body only. Credentials and personal fields in
+    the query string are refused (a query string is written to access logs and proxies' logs);
+    other query parameters (``jurisdiction_id``) are kept."""
+    private = sorted(PRIVATE_FIELDS & set(request.query_params))
+    if private:
+        raise InputError(
+            f"send {', '.join(private)} in the request body, not in the URL (URLs are logged)",
+            code="fields_in_query",
+        )
+    data: dict[str, Any] = {k: v for k, v in request.query_params.items() if k == "jurisdiction_id"}
     raw = await request.body()
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not raw:

@@ -23,6 +23,7 @@ from api.schemas import ErrorOut
 from api.security import PrincipalDep, need
 from grid.auth import Principal
 from grid.db import petitions as svc
+from grid.inputs import csv_safe
 from grid.lifecycle import ACTIONS
 
 log = logging.getLogger("gridgov.api")
@@ -211,7 +212,7 @@ def export_petitions(
                 scope=who.petition_scope,
             )
             for it in items:
-                w.writerow(it)
+                w.writerow({k: csv_safe(v) for k, v in it.items()})
             if len(items) < svc.MAX_PAGE:
                 break
             offset += len(items)
