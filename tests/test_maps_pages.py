@@ -94,6 +94,14 @@ def test_pages_are_offline_aggregated_and_private(city: str) -> None:
     # the page's data block carries no contact, no text, no exact point either
     block = json.dumps(read_page_data(page), ensure_ascii=False)
     assert PHONE not in block and "垃圾" not in block and f"{EXACT[0]}" not in block
+    # no aggregate of the page places fewer than k petitions: weekly counts and heat bins too (issue 20)
+    data = read_page_data(page)
+    assert data["k"] == 3
+    assert all(n == 0 or n >= 3 for week in data["weeks"]["counts"] for n in week)
+    assert all(p[2] >= 3 for p in data["heat"]["points"])
+    one_week = c.get("/maps/unit/110105001", params={"since": "2023-06-05", "until": "2023-06-12"}).text
+    wk = read_page_data(one_week)
+    assert all(n == 0 or n >= 3 for week in wk["weeks"]["counts"] for n in week) and not wk["heat"]["points"]
     f = c.get("/maps/unit/110105001", params={"category": "HL1006"}).text
     assert cell_stats(read_page_data(f))["110105001001001"]["petitions"] == 3
     assert c.get("/maps/unit/999").status_code == 404

@@ -173,7 +173,8 @@ def unit_page_data(
             "households": int(hh) if hh else None,
             "officer": off["name"] if off else None,
         }
-    # heat: 50 m bins counted in SQL (never a reporter's exact point)
+    # heat: 50 m bins counted in SQL (never a reporter's exact point); bins and weekly counts under
+    # k_min are left out like the cell totals, so no aggregate of a page places a single petition
     b = shapely.bounds(idx.geoms[code])
     lat0 = (b[1] + b[3]) / 2
     dy = HEAT_CELL_M / 111_320.0
@@ -181,9 +182,9 @@ def unit_page_data(
     heat_rows = session.execute(
         text(
             "SELECT (floor(ST_Y(geom) / :dy) + 0.5) * :dy AS lat, (floor(ST_X(geom) / :dx) + 0.5) * :dx AS lon, "
-            f"count(*) FROM petition WHERE {where} AND geom IS NOT NULL GROUP BY 1, 2"
+            f"count(*) FROM petition WHERE {where} AND geom IS NOT NULL GROUP BY 1, 2 HAVING count(*) >= :k"
         ),
-        {**params, "dx": dx, "dy": dy},
+        {**params, "dx": dx, "dy": dy, "k": k_min},
     ).all()
     heat = [[round(float(r[0]), 6), round(float(r[1]), 6), float(r[2])] for r in heat_rows]
     # weekly counts per finest unit for the slider (the last MAX_WEEKS weeks of the range)
@@ -195,8 +196,10 @@ def unit_page_data(
         params,
     ).all()
     weeks: dict[str, dict[str, int]] = {}
-    for w, c, n in week_rows:
-        weeks.setdefault(str(w), {})[str(c)] = int(n)
+    for w, c, n in week_rows:  # every week with petitions has its step; counts under k are left out
+        cells_of_week = weeks.setdefault(str(w), {})
+        if n >= k_min:
+            cells_of_week[str(c)] = int(n)
     for w in sorted(weeks)[:-MAX_WEEKS]:
         del weeks[w]
     base = None
