@@ -146,9 +146,68 @@ def _hasher() -> Any:
 MIN_PASSWORD = 10
 
 
-def hash_password(password: str) -> str:
+_COMMON = frozenset(
+    {
+        "password123",
+        "passw0rd123",
+        "qwertyuiop",
+        "1qaz2wsx3edc",
+        "qwerty1234",
+        "abc1234567",
+        "iloveyou12",
+        "admin12345",
+        "administrator",
+        "woaini1314",
+        "password1234",
+    }
+)
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too easy to guess, or None: under MIN_PASSWORD characters, fewer than 4
+    different characters (``aaaaaaaaaa``), a run of consecutive keys or digits (``1234567890``,
+    ``abcdefghij``, ``qwertyuiop``), a well-known password, or the user name in it.
+
+    >>> password_problem("aaaaaaaaaa"), password_problem("1234567890") is not None
+    ('it has fewer than 4 different characters', True)
+    >>> password_problem("春眠不觉晓-处处闻啼鸟") is None
+    True
+    """
     if len(password) < MIN_PASSWORD:
-        raise InputError(f"a password needs at least {MIN_PASSWORD} characters", code="weak_password")
+        return f"it has fewer than {MIN_PASSWORD} characters"
+    low = password.lower()
+    if len(set(low)) < 4:
+        return "it has fewer than 4 different characters"
+    for run in (
+        "01234567890",
+        "09876543210",
+        "abcdefghijklmnopqrstuvwxyz",
+        "qwertyuiop",
+        "asdfghjkl",
+        "zxcvbnm",
+    ):
+        if low in run or low in run[::-1]:
+            return "it is a run of consecutive keys"
+    if low in _COMMON:
+        return "it is a well-known password"
+    if username and len(username) >= 3 and username_key(username) in username_key(password):
+        return "it contains the user name"
+    return None
+
+
+def username_key(name: str) -> str:
+    """The form two user names are compared in: NFKC, case-folded, every dash-like character a
+    hyphen (``Demo‐Street`` with U+2010 and ``demo-street`` are the same name)."""
+    import unicodedata
+
+    key = unicodedata.normalize("NFKC", name).casefold()
+    return "".join("-" if unicodedata.category(ch) == "Pd" or ch == "\u2212" else ch for ch in key)
+
+
+def hash_password(password: str, username: str = "") -> str:
+    problem = password_problem(password, username)
+    if problem:
+        raise InputError(f"the password is too easy to guess: {problem}", code="weak_password")
     return str(_hasher().hash(password))
 
 

@@ -56,6 +56,13 @@ class CodeFormatError(InputError):
     code = "bad_code"
 
 
+class TooLarge(InputError):
+    """A request whose size (vertices, rows, characters) is over a documented limit."""
+
+    code = "too_large"
+    status = 413
+
+
 class ImportBlocked(GridGovError):
     """An import found blocking findings; nothing was written."""
 

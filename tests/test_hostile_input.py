@@ -208,3 +208,49 @@ def test_a_valid_key_does_not_hide_a_bad_token(city: City) -> None:  # noqa: F81
     h = {**city.creds["admin"], "Authorization": "Bearer not-a-token"}
     r = city.c.get("/v1/units", headers=h)
     assert r.status_code == 401, r.text
+
+
+def _spiky(n: int) -> dict[str, Any]:
+    """A star polygon of ``n`` vertices over the test city (valid: spikes around one centre)."""
+    import math
+
+    pts = []
+    for i in range(n):
+        a = 2 * math.pi * i / n
+        r = 0.03 if i % 2 else 0.005
+        pts.append([116.44 + r * math.cos(a), 39.925 + r * math.sin(a)])
+    pts.append(pts[0])
+    return {"type": "Polygon", "coordinates": [pts]}
+
+
+def test_public_shapes_are_bounded(city: City) -> None:  # noqa: F811
+    c = city.c
+    r = c.post("/v1/jurisdiction/shape", json={"geometry": _spiky(3000)})
+    assert r.status_code == 413 and r.json()["code"] == "geometry_too_large", r.text
+    assert "send an API key" in r.json()["error"]
+    r = c.post("/v1/jurisdiction/shape", json={"geometry": _spiky(3000)}, headers=city.creds["planner"])
+    assert r.status_code == 200, r.text
+    shares = r.json()["shares"]
+    assert len(shares) >= 2 and abs(sum(s["share"] for s in shares) - 1.0) < 0.01
+
+
+@pytest.mark.parametrize("password", ["aaaaaaaaaa", "1234567890", "0987654321", "qwertyuiop", "password123"])
+def test_trivial_passwords_are_refused(session: Any, password: str) -> None:
+    from grid.db.users import add_user
+
+    with pytest.raises(Exception) as exc:
+        add_user(session, "zhou", password, ["planner"])
+    assert getattr(exc.value, "code", None) == "weak_password"
+
+
+def test_look_alike_user_names_are_one_name(session: Any) -> None:
+    from grid.db.users import add_user
+
+    add_user(session, "demo-street2", "长城饮马 station 9", ["planner"])
+    for twin in ("Demo-Street2", "demo\u2010street2", "ｄｅｍｏ-street2"):
+        with pytest.raises(Exception) as exc:
+            add_user(session, twin, "长城饮马 station 9", ["planner"])
+        assert getattr(exc.value, "code", None) == "user_exists"
+    with pytest.raises(Exception) as exc:
+        add_user(session, "liuxin", "liuxin-2024-beijing", ["planner"])
+    assert "user name" in str(exc.value)

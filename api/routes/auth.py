@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from api.deps import request_session
 from api.schemas import ErrorOut
 from api.security import COOKIE, PrincipalDep, client_address, need, secret_key
-from grid.auth import ROLES, Principal, make_token
+from grid.auth import ROLES, Principal, make_token, username_key
 
 router = APIRouter(
     tags=["auth"],
@@ -32,11 +32,13 @@ def login(
 ) -> JSONResponse:
     """OAuth2 password login: ``{"access_token", "token_type": "bearer", "expires_in"}``.
     Send it as ``Authorization: Bearer <token>``; the answer also sets an HttpOnly cookie that
-    the map pages read (GET only). Attempts are limited per client address."""
+    the map pages read (GET only). Attempts are limited per client address and per account."""
     from grid.db.users import authenticate
 
     settings = request.app.state.settings
-    request.app.state.limiter.check(f"login:{client_address(request)}", "login")
+    limiter = request.app.state.limiter
+    limiter.check(f"login:{client_address(request)}", "login")
+    limiter.check(f"login-user:{username_key(username)}", "login")  # and per account, from any address
     with request_session(request) as session:
         user = authenticate(session, username, password)
         name = user.username

@@ -15,7 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grid.auth import Principal, check_roles, check_scope, hash_password, principal_for, verify_password
+from grid.auth import (
+    Principal,
+    check_roles,
+    check_scope,
+    hash_password,
+    principal_for,
+    username_key,
+    verify_password,
+)
 from grid.db.models import ApiKey, AppUser, ContactAccess
 from grid.errors import Conflict, Forbidden, InputError, NotFound, Unauthorized
 
@@ -49,10 +57,17 @@ def add_user(
     r = check_roles(roles)
     sc = check_scope(r, scope)
     _check_units(session, sc)
-    if session.scalar(select(AppUser).where(AppUser.username == name)) is not None:
-        raise Conflict(f"a user named {name!r} exists", code="user_exists")
+    key = username_key(name)
+    for other in session.scalars(select(AppUser.username)):
+        if username_key(other) == key:
+            what = (
+                "exists"
+                if other == name
+                else f"exists as {other!r} (names differing only in case or dashes are one)"
+            )
+            raise Conflict(f"a user named {name!r} {what}", code="user_exists")
     row = AppUser(
-        username=name, full_name=full_name, password_hash=hash_password(password), roles=r, scope=sc
+        username=name, full_name=full_name, password_hash=hash_password(password, name), roles=r, scope=sc
     )
     session.add(row)
     session.flush()
