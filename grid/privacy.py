@@ -60,6 +60,21 @@ def _landline(compact: str) -> tuple[str, str] | None:
     return area, number
 
 
+_DIGIT_RUNS = re.compile(r"\d[\d\- ]{5,}\d")
+
+
+def mask_digit_runs(text: str | None) -> str | None:
+    """Runs of 7 or more digits (with dashes or spaces) in free text, such as the phone or ID
+    number a resident typed into a petition, as stars; house numbers stay.
+
+    >>> mask_digit_runs("请回电13800138000，住6号楼")
+    '请回电***********，住6号楼'
+    """
+    if text is None:
+        return None
+    return _DIGIT_RUNS.sub(lambda m: "*" * len(m.group(0)), text)
+
+
 def mask_phone(s: str | None) -> str | None:
     """Mask a phone number by the rules of the module docstring."""
     if s is None:

@@ -254,3 +254,38 @@ def test_look_alike_user_names_are_one_name(session: Any) -> None:
     with pytest.raises(Exception) as exc:
         add_user(session, "liuxin", "liuxin-2024-beijing", ["planner"])
     assert "user name" in str(exc.value)
+
+
+def test_settle_is_no_status_oracle_and_me_too_keeps_to_scope(city: City) -> None:  # noqa: F811
+    c, pids = city.c, city.pids
+    # a planner settling a petition that is not disputed learns nothing of it
+    r = c.post(
+        f"/v1/petitions/{pids['B']}/settle",
+        json={"owner_code": "110105001", "note": "裁定"},
+        headers=city.creds["planner"],
+    )
+    assert r.status_code == 404 and r.json()["code"] == "petition_not_found", r.text
+    missing = c.post(
+        "/v1/petitions/999999/settle",
+        json={"owner_code": "110105001", "note": "x"},
+        headers=city.creds["planner"],
+    )
+    assert missing.status_code == 404 and missing.json()["error"].split()[:2] == r.json()["error"].split()[:2]
+    # C (outside the officer's cell) merged into A (inside): the officer's view of A lists no C
+    m = c.post(
+        f"/v1/petitions/{pids['C']}/merge", json={"duplicate_of": pids["A"]}, headers=city.creds["admin"]
+    )
+    assert m.status_code == 200, m.text
+    try:
+        officer = c.get(f"/v1/petitions/{pids['A']}", headers=city.creds["officer"]).json()
+        admin = c.get(f"/v1/petitions/{pids['A']}", headers=city.creds["admin"]).json()
+        assert pids["C"] in admin["me_too"] and pids["C"] not in officer["me_too"]
+    finally:
+        c.post(f"/v1/petitions/{pids['C']}/unmerge", json={"note": "测试"}, headers=city.creds["admin"])
+
+
+def test_phones_in_text_are_masked_for_readers_without_contacts() -> None:
+    from grid.privacy import mask_digit_runs
+
+    assert mask_digit_runs("电话 010-6500 1234 楼下") == "电话 ************* 楼下"
+    assert mask_digit_runs("12号楼3单元") == "12号楼3单元"

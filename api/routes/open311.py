@@ -46,6 +46,7 @@ from grid.db import petitions as svc
 from grid.db.catalogue import CATEGORIES, read_categories
 from grid.db.models import Building, Category, Department, Petition
 from grid.errors import Forbidden, GridGovError, InputError, NotFound, Unauthorized
+from grid.privacy import mask_digit_runs
 
 log = logging.getLogger("gridgov.api")
 
@@ -88,7 +89,6 @@ REQUEST_FIELDS = (
     "long",
     "media_url",
 )
-_DIGITS = re.compile(r"\d[\d\- ]{5,}\d")  # as the retention job masks them
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -290,7 +290,7 @@ def _requests(session: Session, rows: list[Petition]) -> list[dict[str, Any]]:
             "status_notes": _status_note(p, agency or ""),
             "service_name": names.get(p.category_code, p.category_code),
             "service_code": p.category_code,
-            "description": _DIGITS.sub(lambda m: "*" * len(m.group(0)), s["text"] or ""),
+            "description": mask_digit_runs(s["text"]) or "",  # as the retention job masks them
             "agency_responsible": agency or "",
             "service_notice": notice,
             "requested_datetime": s["received_at"],

@@ -23,8 +23,10 @@ from api.schemas import ErrorOut
 from api.security import PrincipalDep, need
 from grid.auth import Principal
 from grid.db import petitions as svc
+from grid.errors import Conflict, NotFound
 from grid.inputs import csv_safe
 from grid.lifecycle import ACTIONS
+from grid.privacy import mask_digit_runs
 
 log = logging.getLogger("gridgov.api")
 
@@ -155,6 +157,9 @@ def list_petitions(
             offset=offset,
             scope=who.petition_scope,
         )
+    if not who.can("contact:read"):  # phone numbers typed into the text, as contacts are: masked
+        for it in items:
+            it["text"] = mask_digit_runs(it.get("text"))
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
@@ -285,7 +290,14 @@ def act(
     data = (body or ActionIn()).model_dump()
     scope = who.petition_scope
     with request_session(request) as session:
-        svc.transition(session, pid, str(action), data, actor=_actor(who, data.get("actor")), scope=scope)
+        try:
+            svc.transition(session, pid, str(action), data, actor=_actor(who, data.get("actor")), scope=scope)
+        except Conflict as exc:
+            if who.can("petitions:read"):
+                raise
+            # a role that may not read petitions (a planner settling disputes) learns nothing of a
+            # petition it may not act on, not even its status
+            raise NotFound(f"no petition {pid} awaiting this action", code="petition_not_found") from exc
     reader = who if who.can("contact:read") else None
     with request_session(request) as session:
         # after a redispatch out of a street admin's scope, the answer is the city-wide view of it

@@ -20,7 +20,6 @@ The deadline is fixed at intake from the received time, the effective urgency
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -38,7 +37,7 @@ from grid.deadlines import TimeLimits, deadline_for, effective_urgency
 from grid.errors import Conflict, GridGovError, InputError, NotFound
 from grid.inputs import date_problem
 from grid.lifecycle import OPEN, check
-from grid.privacy import mask_email, mask_name, mask_phone
+from grid.privacy import mask_digit_runs, mask_email, mask_name, mask_phone
 from grid.workcal import WorkCalendar
 
 __all__ = [
@@ -863,6 +862,8 @@ def get(
     contact, and that read is written to the audit log. Outside ``scope``: 404."""
     p = _get(session, pid, scope=scope)
     out = summary(p)
+    if contact_reader is None:  # a reader who may not see contacts does not see the ones typed in the text
+        out["text"] = mask_digit_runs(out["text"])
     c = session.get(PetitionContact, pid)
     out["has_contact"] = c is not None
     out["contact"] = None
@@ -889,7 +890,9 @@ def get(
         me_too=[
             int(i)
             for i in session.scalars(
-                select(Petition.id).where(Petition.duplicate_of == pid).order_by(Petition.id)
+                select(Petition.id)
+                .where(Petition.duplicate_of == pid, *([scope_condition(scope)] if scope is not None else []))
+                .order_by(Petition.id)
             )
         ],
     )
@@ -988,8 +991,6 @@ def list_petitions(
 
 # ---- retention ----------------------------------------------------------------------------------------
 
-_DIGITS = re.compile(r"\d[\d\- ]{5,}\d")
-
 
 def anonymise(session: Session, *, older_than_months: int, at: dt.datetime | None = None) -> int:
     """Anonymise petitions received more than N months ago: delete the contact, mask digit runs in
@@ -1003,7 +1004,7 @@ def anonymise(session: Session, *, older_than_months: int, at: dt.datetime | Non
         select(Petition).where(Petition.received_at < cutoff, Petition.anonymised_at.is_(None))
     ).all()
     for p in rows:
-        p.text = _DIGITS.sub(lambda mt: "*" * len(mt.group(0)), p.text)
+        p.text = mask_digit_runs(p.text) or ""
         p.address = None
         p.media_url = None  # a photo may show people
         p.geocode = None
