@@ -210,24 +210,60 @@ def db_current() -> None:
 
 
 # ----------------------------------------------------------------------------- import
-def _print_findings(findings: list[dict[str, Any]], limit: int = 40) -> None:
-    for f in findings[:limit]:
-        colour = "red" if f["severity"] == "error" else "yellow"
+def _headline(findings: list[dict[str, Any]]) -> None:
+    """One line first when the findings share one cause (grid/findings.py, when present)."""
+    try:
+        from grid.findings import headline  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    line = headline(findings)
+    if line:
+        out.print(f"[bold]{line}[/]", highlight=False)
+
+
+def _print_kind_table(findings: list[dict[str, Any]], accepted: list[str]) -> None:
+    from grid.validate import kind_table
+
+    rows = kind_table(findings, accepted)
+    if not rows:
+        return
+    out.print(f"  {'kind':20} {'severity':8} {'count':>6} {'area m²':>14}  accepted?")
+    for row in rows:
+        acc = "yes" if row["accepted"] else ("-" if row["severity"] == "warning" else "no (blocking)")
+        area = f"{row['area_m2']:,.1f}" if row["area_m2"] else ""
+        out.print(
+            f"  {row['kind']:20} {row['severity']:8} {row['count']:>6} {area:>14}  {acc}", highlight=False
+        )
+
+
+def _print_findings(
+    findings: list[dict[str, Any]], limit: int = 40, accepted: list[str] | None = None
+) -> None:
+    """Errors first (blocking ones, then accepted ones), then warnings; then a count per kind."""
+    from grid.validate import sort_for_people
+
+    acc = list(accepted or [])
+    ordered = sort_for_people(findings, acc)
+    for f in ordered[:limit]:
+        is_acc = f["severity"] == "error" and (f.get("accepted") or f["kind"] in acc)
+        colour = "cyan" if is_acc else ("red" if f["severity"] == "error" else "yellow")
+        label = "accepted" if is_acc else f["severity"]
         area = f" {f['area_m2']:.1f} m²" if f.get("area_m2") is not None else ""
         loc = f" at {f['location'][0]:.6f},{f['location'][1]:.6f}" if f.get("location") else ""
         out.print(
-            f"  [{colour}]{f['severity']:7}[/] {f['kind']:18} {','.join(f['codes'])}{area}{loc}: "
-            f"{f['message']}",
+            f"  [{colour}]{label:8}[/] {f['kind']:19} {','.join(f['codes'])}{area}{loc}: {f['message']}",
             highlight=False,
         )
         if f.get("hint"):
             out.print(f"          hint: {f['hint']}", highlight=False)
-    if len(findings) > limit:
-        out.print(f"  ... and {len(findings) - limit} more (use --format json for all)")
+    if len(ordered) > limit:
+        out.print(f"  ... and {len(ordered) - limit} more (use --format json for all)")
+    _print_kind_table(findings, acc)
 
 
 def _print_report(r: dict[str, Any]) -> None:
     c = r["counts"]
+    _headline(r["findings"])
     verb = "would import" if r["dry_run"] else ("imported" if r["applied"] else "blocked")
     out.print(
         f"[bold]{verb}[/] {r['source']} as level {r['level']} valid from {r['valid_from']}: "
@@ -246,11 +282,13 @@ def _print_report(r: dict[str, Any]) -> None:
         out.print(f"  repaired {rep['code']} (row {rep['row']}): {rep['change']}", highlight=False)
     if r["accepted"]:
         out.print(f"  accepted finding kinds: {', '.join(r['accepted'])}")
+    for dec in r.get("decisions", []):
+        out.print(f"  decision {dec['decision']}: {dec['message']}", highlight=False)
     out.print(
         f"  findings: {c.get('errors', 0)} error(s), {c.get('warnings', 0)} warning(s), "
         f"{c.get('blocking', 0)} blocking"
     )
-    _print_findings(r["findings"])
+    _print_findings(r["findings"], accepted=r["accepted"])
     if r["building_moves"]:
         out.print(
             f"  {len(r['building_moves'])} building(s) would change unit:"
@@ -294,14 +332,29 @@ def import_units_cmd(
         bool, typer.Option("--dry-run", help="report what would change; write nothing")
     ] = False,
     repair: Annotated[
-        bool, typer.Option("--repair", help="repair invalid geometries (make_valid) and report what changed")
+        bool,
+        typer.Option(
+            "--repair",
+            help="repair invalid geometries (make_valid; rings of fewer than 4 points dropped) and report "
+            "per feature what changed and its area before/after",
+        ),
     ] = False,
     accept: Annotated[
         list[str] | None,
         typer.Option(
-            "--accept", help="accept error findings of this kind (repeatable); recorded with the import"
+            "--accept",
+            help="accept error findings of this kind (repeatable: gap, overlap, sliver, outside_parent, ...); "
+            "recorded with the import, and `gridgov validate` then lists them as accepted",
         ),
     ] = None,
+    accept_dirty: Annotated[
+        bool,
+        typer.Option(
+            "--accept-dirty",
+            help="a hand-drawn layer that does not tile: the same as --accept gap --accept overlap "
+            "--accept sliver (recorded); the report says how much area each decision leaves",
+        ),
+    ] = False,
     retire_missing: Annotated[
         bool,
         typer.Option("--retire-missing", help="close units of the same parents that the file no longer has"),
@@ -317,6 +370,11 @@ def import_units_cmd(
     Every import is validated against the version in force; errors (invalid geometry, duplicate code,
     orphan child, bad code, overlaps/gaps above the tolerance) block it unless repaired or accepted.
     A changed boundary closes the old version instead of overwriting it.
+
+    A dirty real layer gets in on purpose in one pass: `--repair --accept-dirty` (or the kinds one
+    by one with --accept). The report lists errors first, a count per kind, and each decision with
+    the area it moved. A GeoJSON in projected coordinates without a "crs" member needs
+    `--datum EPSG:n`; the error names candidates when stored layers allow it.
     """
     from grid.db.importer import import_units
 
@@ -338,6 +396,7 @@ def import_units_cmd(
                 dry_run=dry_run,
                 repair=repair,
                 accept=accept or [],
+                accept_dirty=accept_dirty,
                 retire_missing=retire_missing,
                 tolerance_m2=tolerance,
                 progress=lambda m: st.update(m) if fmt is Fmt.text else None,
@@ -549,7 +608,9 @@ def validate_cmd(
 ) -> None:
     """Check the stored boundary version at a date: geometry, codes, nesting, overlaps, gaps, slivers.
 
-    Exits 1 when any error is found.
+    Codes must be unique across all levels. Kinds accepted by the imports in force (--accept,
+    --accept-dirty) are listed, marked accepted, and do not fail the run. Exits 1 when any other
+    error is found.
     """
     from grid.db.validation import validate_store
 
@@ -558,14 +619,17 @@ def validate_cmd(
     )
 
     def show(r: dict[str, Any]) -> None:
+        _headline(r["findings"])
         out.print(
             f"validated {r['units']} units at {r['date']} ({', '.join(r['levels'])}): "
-            f"{r['errors']} error(s), {r['warnings']} warning(s)"
+            f"{r['errors']} error(s) ({r['blocking']} not accepted), {r['warnings']} warning(s)"
         )
+        for lv, kinds in r["accepted"].items():
+            out.print(f"  accepted by the imports in force ({lv}): {', '.join(kinds)}")
         _print_findings(r["findings"], limit=60)
 
     emit(report, fmt, show)
-    if report["errors"]:
+    if report["blocking"]:
         raise typer.Exit(1)
 
 
@@ -653,7 +717,13 @@ def assign_cmd(
         str, typer.Option(help="longitude column (GeoJSON/Parquet: the point geometry if absent)")
     ] = "lon",
     lat_col: Annotated[str, typer.Option(help="latitude column")] = "lat",
-    datum: Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
+    datum: Annotated[
+        str | None,
+        typer.Option(
+            help="wgs84, cgcs2000, gcj02, bd09 or EPSG:n. Required for a CSV and for a GeoJSON without "
+            "a `crs` member; otherwise the file's CRS is used"
+        ),
+    ] = None,
     at: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -666,11 +736,39 @@ def assign_cmd(
     level: Annotated[
         str | None, typer.Option(help="assign owners at this level (default: the finest in force)")
     ] = None,
+    address_col: Annotated[
+        str | None,
+        typer.Option(
+            "--address-col",
+            help="address column: rows with no coordinates are geocoded with our own gazetteer "
+            "(coordinates win when a row has both)",
+        ),
+    ] = None,
+    keep_placeholders: Annotated[
+        bool, typer.Option("--keep-placeholders", help="assign rows on placeholder points too")
+    ] = False,
+    placeholder_min_rows: Annotated[
+        int, typer.Option(help="placeholder rule: at least this many rows on one point")
+    ] = 50,
+    placeholder_min_share: Annotated[
+        float, typer.Option(help="placeholder rule: and at least this share of the located rows")
+    ] = 0.01,
+    placeholder_ratio: Annotated[
+        float, typer.Option(help="placeholder rule: and this many times the busiest ordinary point")
+    ] = 10.0,
     fmt: FmtOpt = Fmt.text,
 ) -> None:
-    """Add the owner of every point: unit codes per level, status (interior, on_boundary,
-    near_boundary, gap, outside, error), the rule that decided. Unreadable rows are kept with an
-    error status and reported with their line numbers; none is dropped."""
+    """Add the owner of every point. The output is the input, every column kept exactly as read (strings, in order; no row dropped or reordered), plus these columns:
+
+    [b]gg_status[/b] (interior | on_boundary | overlap | gap | outside | error | unplaced; overlap: deeper than 1 m inside two units of a layer that does not tile), [b]gg_owner_code[/b], [b]gg_owner_level[/b], [b]gg_rule[/b] (the rule that decided), [b]gg_candidates[/b] (;-separated), [b]gg_near_boundary[/b] (true/false: within the near-boundary distance of an edge), [b]gg_boundary_distance_m[/b] (gap and outside rows: the distance to the nearest unit), [b]gg_<level>_code[/b] per level, [b]gg_placed_by[/b] (coordinates | address | none), [b]gg_flag[/b] (placeholder_point), [b]gg_error[/b], [b]gg_line[/b] (the physical line the record starts on; GeoJSON/Parquet: the feature's position).
+
+    [b]Input rules[/b]: CSV is read with a real CSV parser (UTF-8, else GB18030); a quoted field may span any number of lines. A record with the wrong number of fields, or unreadable coordinates, is kept with gg_status=error; blank coordinates give gg_status=unplaced. A quoting error inside a record spanning several lines (a quote never closed) refuses the file (malformed_csv, naming the line): records are never guessed. Duplicate column names are refused (duplicate_columns); columns already named gg_* are refused (reserved_columns): drop them before assigning an output again.
+
+    [b]Datum[/b]: never defaulted. A CSV needs --datum; a GeoJSON/Parquet/GeoPackage uses its CRS. Coordinates that look like projected metres get one leading message with the --datum to pass. For points in China, the coordinates are also read as gcj02 and bd09: when another reading lies clearly closer to the store's buildings (median distance 3x smaller and 50 m less) or, without buildings, puts 5 points more of every 100 inside the layer, a warning names the likely datum and the command to re-run; nothing is converted silently.
+
+    [b]Placeholder points[/b]: a point (rounded to 1e-6 degree) carrying at least max(--placeholder-min-rows, --placeholder-min-share x located rows) rows AND --placeholder-ratio times the busiest other point is a geocoder's fallback (a city hall): its rows get gg_status=unplaced, gg_flag=placeholder_point, no owner. --keep-placeholders turns this off.
+
+    [b]Addresses[/b] (--address-col): a row without coordinates is geocoded; matched -> gg_placed_by=address; needs_review / no_match -> gg_status=unplaced with the reason in gg_error. A row with neither coordinates nor address is unplaced."""
     from rich.progress import Progress
 
     from grid.db.assign import assign_file
@@ -691,16 +789,56 @@ def assign_cmd(
                 at=_d(at),
                 date_col=date_col,
                 level=level,
+                address_col=address_col,
+                keep_placeholders=keep_placeholders,
+                placeholder_min_rows=placeholder_min_rows,
+                placeholder_min_share=placeholder_min_share,
+                placeholder_ratio=placeholder_ratio,
                 progress=lambda k, n: pb.update(task, completed=k, total=n),
             )
 
+    def rerun(new_datum: str) -> str:
+        import shlex
+
+        parts = ["gridgov", "assign", str(file), "--out", str(out_path)]
+        opts = {
+            "--lon-col": lon_col if lon_col != "lon" else None,
+            "--lat-col": lat_col if lat_col != "lat" else None,
+            "--at": at.date().isoformat() if at else None,
+            "--date-col": date_col,
+            "--level": level,
+            "--address-col": address_col,
+        }
+        for k, v in opts.items():
+            if v is not None:
+                parts += [k, v]
+        if keep_placeholders:
+            parts.append("--keep-placeholders")
+        return " ".join(shlex.quote(a) for a in [*parts, "--datum", new_datum])
+
     def show(r: dict[str, Any]) -> None:
+        for w in r["warnings"]:
+            err.print(f"warning: {w}", style="bold yellow", highlight=False, markup=False)
+        if r.get("suggested_datum"):
+            err.print(f"  re-run: {rerun(r['suggested_datum'])}", highlight=False, markup=False)
         out.print(
-            f"assigned {r['rows']} rows -> {r['out']}: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(r["by_status"].items()))
+            f"assigned {r['records_in']} input records -> {r['rows_out']} rows in {r['out']} "
+            f"(datum {r['datum']} from {'the file' if r['datum_source'] == 'file' else '--datum'}): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(r["by_status"].items())),
+            highlight=False,
         )
+        out.print(
+            "placed by: " + ", ".join(f"{k} {v}" for k, v in sorted(r["placed_by"].items())),
+            highlight=False,
+        )
+        for p in r["placeholders"]:
+            out.print(
+                f"placeholder point ({p['lat']}, {p['lon']}) (lat, lon): {p['rows']} rows unplaced "
+                "(gg_flag=placeholder_point; --keep-placeholders assigns them)",
+                highlight=False,
+            )
         for q in r["problems"][:20]:
-            out.print(f"  line {q['line']}: {q['error']}", highlight=False)
+            out.print(f"  line {q['line']}: {q['status']}: {q['error']}", highlight=False, markup=False)
 
     emit(run_tx(job), fmt, show)
 
@@ -718,16 +856,20 @@ def geocode_cmd(
     ] = None,
     fmt: FmtOpt = Fmt.text,
 ) -> None:
-    """Geocode every row with our own gazetteer: level, point, building, cell, confidence, status
-    (matched / needs_review with candidates / no_match). No row is dropped; none is guessed."""
-    import pandas as pd
+    """Geocode every row with our own gazetteer. The output is the input, every column kept exactly as read and in order (no row dropped or reordered), plus gg_status (matched / needs_review with candidates / no_match / error), gg_level, gg_confidence, gg_lon, gg_lat (WGS84), gg_building_id, gg_cell_code, gg_community_code, gg_candidates, gg_conflicts (JSON), gg_error, gg_line (the physical line the record starts on). None is guessed. Same input rules as `gridgov assign` (duplicate or gg_* column names refused, a record with the wrong field count kept as error)."""
     from rich.progress import Progress
 
     from grid.db.geocoding import geocode_text
-    from grid.io import read_csv
+    from grid.tabular import OUTPUT_PREFIX, read_csv_text, write_csv
 
     def job(s: Any) -> dict[str, Any]:
-        df = read_csv(file, required=[col])
+        t = read_csv_text(file)
+        if col not in t.columns:
+            raise InputError(
+                f"{file.name}: no column {col!r} (given as --col); columns are: {', '.join(t.columns)}",
+                code="missing_field",
+            )
+        ci, width = t.columns.index(col), len(t.columns)
         cols = [
             "status",
             "level",
@@ -741,29 +883,37 @@ def geocode_cmd(
             "conflicts",
             "error",
         ]
-        res: dict[str, list[Any]] = {c: [] for c in cols}
+        rows: list[list[str]] = []
+        counts: dict[str, int] = {}
         with Progress(console=err, transient=True, disable=fmt is Fmt.json) as pb:
-            task = pb.add_task("geocoding", total=len(df))
-            for q in df[col]:
-                try:
-                    g = geocode_text(s, str(q), at=_d(at))
-                    g["error"] = None
-                except GridGovError as exc:
-                    g = {"status": "error", "error": f"{exc.code}: {exc.message}"}
+            task = pb.add_task("geocoding", total=len(t.rows))
+            for rec, line, rerr in zip(t.rows, t.line.tolist(), t.error, strict=True):
+                fields = rec + [""] * (width - len(rec)) if len(rec) < width else rec[:width]
+                if rerr is not None:
+                    g: dict[str, Any] = {"status": "error", "error": rerr}
+                else:
+                    try:
+                        g = geocode_text(s, fields[ci], at=_d(at))
+                        g["error"] = None
+                    except GridGovError as exc:
+                        g = {"status": "error", "error": f"{exc.code}: {exc.message}"}
+                vals = []
                 for c in cols:
                     v = g.get(c)
-                    res[c].append(json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
+                    if isinstance(v, (list, dict)):
+                        v = json.dumps(v, ensure_ascii=False)
+                    vals.append("" if v is None else str(v))
+                rows.append([*fields, *vals, str(line)])
+                counts[str(g["status"])] = counts.get(str(g["status"]), 0) + 1
                 pb.advance(task)
-        outdf = pd.concat([df, pd.DataFrame(res)], axis=1)
-        outdf.to_csv(out_path, index=False)
-        return {
-            "rows": len(outdf),
-            "by_status": outdf["status"].value_counts().to_dict(),
-            "out": str(out_path),
-        }
+        write_csv(out_path, [*t.columns, *(OUTPUT_PREFIX + c for c in [*cols, "line"])], rows)
+        return {"records_in": t.records, "rows": len(rows), "by_status": counts, "out": str(out_path)}
 
     def show(r: dict[str, Any]) -> None:
-        out.print(f"geocoded {r['rows']} rows -> {r['out']}: {r['by_status']}")
+        out.print(
+            f"geocoded {r['records_in']} input records -> {r['rows']} rows in {r['out']}: {r['by_status']}",
+            highlight=False,
+        )
 
     emit(run_tx(job), fmt, show)
 

@@ -941,3 +941,161 @@ def to_metric(geoms_wgs84: Any, epsg: int) -> GeometryArray:
             details={"epsg": int(epsg), "first_index": first},
         )
     return out
+
+
+# --- which datum do points look like? (bulk assignment's check; pure) -------------------------
+
+DATUM_READINGS: Final = ("wgs84", "gcj02", "bd09")
+SHIFT_FACTOR: Final = 3.0  # another reading must bring the points this many times closer to buildings
+SHIFT_MIN_GAIN_M: Final = 50.0  # ... and at least this many metres closer (GCJ-02 moves 300-700 m)
+SHIFT_MIN_SHARE_GAIN: Final = 0.05  # without buildings: this much larger share inside the layer
+SHIFT_MIN_POINTS: Final = 20
+
+
+def looks_projected(x: npt.ArrayLike, y: npt.ArrayLike) -> bool:
+    """True when most finite points are no longitude/latitude (``|x| > 180`` or ``|y| > 90``)."""
+    fx, fy = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(fx) & np.isfinite(fy)
+    if not ok.any():
+        return False
+    out = (np.abs(fx[ok]) > 180.0) | (np.abs(fy[ok]) > 90.0)
+    return bool(out.mean() > 0.5)
+
+
+def projected_hint(x: npt.ArrayLike, y: npt.ArrayLike) -> str:
+    """One message for coordinates that look like projected metres declared as degrees."""
+    fx, fy = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(fx) & np.isfinite(fy) & ((np.abs(fx) > 180.0) | (np.abs(fy) > 90.0))
+    mx, my = (float(np.median(fx[ok])), float(np.median(fy[ok]))) if ok.any() else (math.nan, math.nan)
+    # CGCS2000 3-degree Gauss-Kruger: northing 2e6..6e6 m, easting ~500 km (or with a zone prefix 25..45)
+    china_gk = 2.0e6 <= my <= 6.0e6 and (1e5 <= mx <= 9e5 or 25.5e6 <= mx <= 45.9e6)
+    if china_gk:
+        what = (
+            "--datum EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E, e.g. Beijing) or EPSG:4547 "
+            "(CM 114E): the zone of the data's central meridian"
+        )
+    else:
+        what = "--datum EPSG:n with the file's projected CRS (its .prj, metadata or publisher says which)"
+    return (
+        f"most coordinates are not longitude/latitude (median x={mx:.0f}, y={my:.0f}): they look like "
+        f"projected metres (or feet) declared as degrees; give {what}"
+    )
+
+
+def datum_readings(
+    lon: npt.ArrayLike, lat: npt.ArrayLike, declared: str
+) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """WGS84 positions of the same numbers read as ``declared`` and as each of wgs84/gcj02/bd09.
+
+    ``declared`` must be one of :data:`DATUM_READINGS` or ``cgcs2000`` (read as wgs84). Points
+    outside China stay NaN in the shifted readings.
+    """
+    x, y = _as_xy(lon, lat)
+    dec = "wgs84" if declared == "cgcs2000" else declared
+    if dec not in DATUM_READINGS:
+        raise DatumError(f"no alternative readings for datum {declared!r}")
+    china = in_china(x, y) & np.isfinite(x) & np.isfinite(y)
+    out: dict[str, tuple[FloatArray, FloatArray]] = {}
+    for name in DATUM_READINGS:
+        if name == "wgs84":
+            out[name] = (x.copy(), y.copy())
+            continue
+        rx, ry = np.full_like(x, np.nan), np.full_like(y, np.nan)
+        if china.any():
+            fn = gcj02_to_wgs84 if name == "gcj02" else bd09_to_wgs84
+            rx[china], ry[china] = fn(x[china], y[china])
+        out[name] = (rx, ry)
+    return out
+
+
+def _median_nearest_m(x: FloatArray, y: FloatArray, ref_x: FloatArray, ref_y: FloatArray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any() or len(ref_x) == 0:
+        return math.nan
+    tree = shapely.STRtree(shapely.points(ref_x, ref_y))
+    pts = shapely.points(x[ok], y[ok])
+    _, j = tree.query_nearest(pts, return_distance=False, all_matches=False)
+    # local equirectangular metres (enough to compare readings a few hundred metres apart)
+    lat0 = np.radians(y[ok])
+    dx = (ref_x[j] - x[ok]) * 111_320.0 * np.cos(lat0)
+    dy = (ref_y[j] - y[ok]) * 110_574.0
+    return float(np.median(np.hypot(dx, dy)))
+
+
+@dataclass(frozen=True)
+class DatumSuggestion:
+    """Another reading of the points fits the store clearly better than the declared one."""
+
+    declared: str
+    likely: str
+    signal: str  # "buildings" | "inside_layer"
+    scores: dict[str, float]  # per reading: median metres to the nearest building, or share inside
+    points: int
+    message: str
+
+
+def suggest_datum(
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    declared: str,
+    *,
+    reference: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    inside: Callable[[FloatArray, FloatArray], npt.NDArray[np.bool_]] | None = None,
+    factor: float = SHIFT_FACTOR,
+    min_gain_m: float = SHIFT_MIN_GAIN_M,
+    min_share_gain: float = SHIFT_MIN_SHARE_GAIN,
+    sample: int = 2000,
+    seed: int = 0,
+) -> DatumSuggestion | None:
+    """Does another datum explain the points clearly better than ``declared``? Never converts.
+
+    The points (in China only: elsewhere the shifted datums do not exist) are read as declared,
+    as GCJ-02 and as BD-09. With ``reference`` points (WGS84 buildings or gazetteer places), the
+    signal is the median distance from a sample of points to the nearest reference point: another
+    reading wins when its median is ``factor`` times smaller and ``min_gain_m`` metres smaller.
+    Without reference points, ``inside(x, y)`` (the layer's coverage) is the signal: another
+    reading wins when its share of points inside is ``min_share_gain`` larger. ``None`` when the
+    declared reading is (about) the best, or when fewer than ``SHIFT_MIN_POINTS`` points are in China.
+    """
+    x, y = _as_xy(lon, lat)
+    dec = "wgs84" if declared == "cgcs2000" else declared
+    if dec not in DATUM_READINGS:
+        return None
+    ok = np.isfinite(x) & np.isfinite(y)
+    ok[ok] = in_china(x[ok], y[ok])
+    idx = np.flatnonzero(ok)
+    if len(idx) < SHIFT_MIN_POINTS:
+        return None
+    if len(idx) > sample:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, sample, replace=False))
+    readings = datum_readings(x[idx], y[idx], dec)
+    scores: dict[str, float] = {}
+    if reference is not None and len(np.asarray(reference[0])) > 0:
+        rx, ry = np.asarray(reference[0], dtype=float), np.asarray(reference[1], dtype=float)
+        for name, (px, py) in readings.items():
+            scores[name] = round(_median_nearest_m(px, py, rx, ry), 1)
+        best = min(scores, key=lambda k: (scores[k], k != dec))
+        mine = scores[dec]
+        if best == dec or not (mine >= factor * scores[best] and mine - scores[best] >= min_gain_m):
+            return None
+        msg = (
+            f"the points look shifted: read as {dec} their median distance to the nearest building is "
+            f"{mine:.0f} m, read as {best} it is {scores[best]:.0f} m (sample of {len(idx)} points in China)"
+        )
+        return DatumSuggestion(dec, best, "buildings", scores, len(idx), msg)
+    if inside is None:
+        return None
+    for name, (px, py) in readings.items():
+        fin = np.isfinite(px) & np.isfinite(py)
+        hit = np.zeros(len(px), dtype=bool)
+        if fin.any():
+            hit[fin] = np.asarray(inside(px[fin], py[fin]), dtype=bool)
+        scores[name] = round(float(hit.mean()), 4)
+    best = max(scores, key=lambda k: (scores[k], k == dec))
+    if best == dec or scores[best] - scores[dec] < min_share_gain:
+        return None
+    msg = (
+        f"the points look shifted: read as {dec} {scores[dec]:.1%} fall inside the layer, read as {best} "
+        f"{scores[best]:.1%} (sample of {len(idx)} points in China; no buildings in the store to compare with)"
+    )
+    return DatumSuggestion(dec, best, "inside_layer", scores, len(idx), msg)

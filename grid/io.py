@@ -55,6 +55,32 @@ def read_layer(path: str | Path, layer: str | None = None, encoding: str | None 
     assert gdf is not None
     if "geometry" not in gdf or gdf.geometry is None:
         raise InputError(f"{p.name} has no geometry column", code="unreadable_file")
+    if p.suffix.lower() in {".geojson", ".json"} and gdf.crs is not None and gdf.crs.is_geographic:
+        gdf = _undeclared_geojson_crs(p, gdf)
+    return gdf
+
+
+def _undeclared_geojson_crs(p: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """GDAL gives every GeoJSON EPSG:4326 (the spec's default); a file with no ``crs`` member
+    whose coordinates are not degrees (e.g. US State Plane feet) declares no CRS at all: say so
+    (``crs=None``) so that ``--datum EPSG:n`` applies instead of contradicting a guess."""
+    import json
+
+    import numpy as np
+    import shapely
+
+    xy = shapely.get_coordinates(np.asarray(gdf.geometry.values, dtype=object))
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if len(xy) == 0 or not ((np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)).mean() > 0.5:
+        return gdf
+    try:
+        with p.open("rb") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return gdf
+    if isinstance(doc, dict) and "crs" not in doc:
+        gdf = gdf.set_crs(None, allow_override=True)
+        gdf.attrs["crs_undeclared"] = True
     return gdf
 
 

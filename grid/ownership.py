@@ -10,21 +10,30 @@ sliver overlap under the import tolerance) is fixed and documented:
    re-imports (a re-import keeps a unit's code) and independent of row order, so the same
    point gets the same owner every time, whatever order the cells were loaded in.
 
-A point covered by exactly one unit is ``interior`` (rule ``single_cover``). A point in a gap
-between units takes the nearest unit within the gap tolerance (status ``gap``, rule
-``nearest``); farther away it is ``outside`` (an error, never a guess). Any answer may also
-carry ``near_boundary`` with the distance in metres to the owner's boundary.
+A point covered by exactly one unit is ``interior`` (rule ``single_cover``). A point covered by
+several units is ``on_boundary`` when it lies on their shared edge or vertex (or in a sliver
+thinner than :data:`OVERLAP_DEPTH_M`), and ``overlap`` when it lies well inside at least two of
+them: layers that do not tile (Los Angeles neighborhood councils overlap by 25.6 km²) are real,
+and the same rule order decides the owner; the candidates say who else covers the place. A
+point in a gap between units takes the nearest unit within the gap tolerance (status ``gap``,
+rule ``nearest``, ``gap_distance_m`` = ``boundary_distance_m`` = the distance to that unit);
+farther away it is ``outside`` (an error with the nearest unit and its distance, never a
+guess): a hole of a layer, such as an independent city inside another, is outside. Any answer
+may also carry ``near_boundary`` with the distance in metres to the owner's boundary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from grid.errors import NotFound
 
 RULES = ("ruling", "building", "lowest_code", "single_cover", "nearest")
-STATUSES = ("interior", "on_boundary", "near_boundary", "gap", "outside")
+STATUSES = ("interior", "on_boundary", "overlap", "gap", "outside")
+#: a point more than this far inside two covering units is in an overlap, not on a shared edge
+OVERLAP_DEPTH_M = 1.0
 
 
 class OutsideError(NotFound):
@@ -43,7 +52,7 @@ class RulingHit:
 @dataclass
 class Decision:
     owner: str
-    status: str  # interior | on_boundary | gap
+    status: str  # interior | on_boundary | overlap | gap
     rule: str
     candidates: list[str] = field(default_factory=list)
     tie_level: str | None = None  # the level whose candidates tied (on a boundary)
@@ -66,6 +75,7 @@ def decide(
     building_id: str | None = None,
     nearest: tuple[str, float] | None = None,
     gap_tolerance_m: float = 50.0,
+    inside: Iterable[str] = (),
 ) -> Decision:
     """Apply the rule order to the units covering a point.
 
@@ -79,11 +89,16 @@ def decide(
         The unit the building named by the request is bound to.
     nearest
         ``(code, distance_m)`` of the nearest unit, used only when nothing covers the point.
+    inside
+        The candidates the point lies well inside (more than :data:`OVERLAP_DEPTH_M` from their
+        boundary); two or more make the status ``overlap`` instead of ``on_boundary``.
 
     >>> decide(["110105016059002", "110105016059001"]).owner
     '110105016059001'
     >>> decide(["A", "B"], building_cell="B").rule
     'building'
+    >>> decide(["A", "B"], inside=["A", "B"]).status
+    'overlap'
     """
     cands = sorted(set(candidates))
     notes: list[str] = []
@@ -103,7 +118,7 @@ def decide(
     elif len(cands) == 1:
         status, owner, rule = "interior", cands[0], "single_cover"
     else:
-        status = "on_boundary"
+        status = "overlap" if len(set(inside) & set(cands)) >= 2 else "on_boundary"
         if building_cell is not None and building_cell in cands:
             owner, rule = building_cell, "building"
         else:

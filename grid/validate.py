@@ -23,6 +23,8 @@ unknown_level           error     the level is missing or not one of ``levels``
 bad_code                error     the code does not match its level's format
 code_not_nested         error     the code does not start with its parent's code
 duplicate_code          error     the same code on more than one row
+code_in_other_level     error     the code is already a unit of another level (codes are unique
+                                  across all levels)
 orphan_child            error     the parent code matches no known parent unit
 parent_ids_shifted      warning   one summary: a layer's parent references are systematically
                                   off by one (offset and count)
@@ -35,6 +37,8 @@ gap                     error     part of a parent is covered by none of its chi
 sliver                  warning   a tiny unit (< tolerance) or a thin one (Polsby-Popper below
                                   ``sliver_ratio`` and area below ``sliver_max_m2``), or such a
                                   part of a multi-part unit
+datum_suspect           warning   the layer sits systematically off its parent layer the way a
+                                  GCJ-02 or BD-09 layer declared as WGS84 does (set by the importer)
 ======================  ========  ============================================================
 
 All areas are measured in a metric CRS: the ``metric_epsg`` given, else the CGCS2000
@@ -57,7 +61,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -81,8 +85,12 @@ __all__ = [
     "NOISE_WIDTH_M",
     "Finding",
     "blocking",
+    "drop_degenerate_rings",
     "errors",
+    "kind_table",
     "repair",
+    "repair_measured",
+    "sort_for_people",
     "summarize",
     "validate_units",
 ]
@@ -119,6 +127,7 @@ KINDS: dict[str, str] = {
     "bad_code": "error",  # code does not match its level's format
     "code_not_nested": "error",  # code does not start with the parent's code
     "duplicate_code": "error",  # the same code on several rows
+    "code_in_other_level": "error",  # the code is a unit of another level already
     "orphan_child": "error",  # parent code matches no known parent
     "parent_ids_shifted": "warning",  # summary: parent references systematically off by one
     "parent_mismatch": "warning",  # lies mostly inside another parent than the one named
@@ -126,7 +135,11 @@ KINDS: dict[str, str] = {
     "overlap": "error",  # siblings overlap; warning when <= tolerance
     "gap": "error",  # parent not covered by its children / hole; warning when <= tolerance
     "sliver": "warning",  # tiny or thin unit or part
+    "datum_suspect": "warning",  # off its parent layer like GCJ-02/BD-09 declared as WGS84 (importer)
 }
+
+#: Blocking first, then other errors, then warnings (``sort_for_people``).
+_SEVERITY_ORDER = {"error": 0, "warning": 1}
 
 SEVERITIES = ("error", "warning")
 
@@ -217,6 +230,48 @@ def summarize(findings: Iterable[Finding]) -> dict[str, Any]:
         by_kind[f.kind][f.severity] = by_kind[f.kind].get(f.severity, 0) + 1
     sev = Counter(f.severity for f in found)
     return {"total": len(found), "error": sev["error"], "warning": sev["warning"], "by_kind": by_kind}
+
+
+def sort_for_people(findings: Iterable[dict[str, Any]], accepted: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Finding dicts in the order people need them: blocking errors first, then accepted errors,
+    then warnings; within each, by kind and codes (stable otherwise)."""
+    acc = set(accepted)
+
+    def key(f: dict[str, Any]) -> tuple[int, str, list[str]]:
+        accepted_here = f.get("accepted") or f["kind"] in acc
+        rank = (1 if accepted_here else 0) if f["severity"] == "error" else 2
+        return (rank, f["kind"], list(f.get("codes") or []))
+
+    return sorted(findings, key=key)
+
+
+def kind_table(findings: Iterable[dict[str, Any]], accepted: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """One row per (kind, severity): ``{"kind", "severity", "count", "accepted", "area_m2"}``,
+    blocking errors first (as :func:`sort_for_people`); ``area_m2`` sums the areas given."""
+    acc = set(accepted)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in findings:
+        row = rows.setdefault(
+            (f["kind"], f["severity"]),
+            {
+                "kind": f["kind"],
+                "severity": f["severity"],
+                "count": 0,
+                "accepted": f["kind"] in acc,
+                "area_m2": 0.0,
+            },
+        )
+        row["count"] += 1
+        row["area_m2"] += float(f.get("area_m2") or 0.0)
+        if f.get("accepted"):  # marked per finding (``gridgov validate``: per level)
+            row["accepted"] = True
+    return sorted(
+        rows.values(),
+        key=lambda r: (
+            0 if r["severity"] == "error" and not r["accepted"] else 1 if r["severity"] == "error" else 2,
+            r["kind"],
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,6 +756,7 @@ def validate_units(
     sliver_max_m2: float = 2000.0,
     metric_epsg: int | None = None,
     check_coverage: bool = True,
+    taken_codes: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """Find the defects of a boundary layer.
 
@@ -728,6 +784,9 @@ def validate_units(
         Projected CRS for areas; default the CGCS2000 3-degree Gauss-Kruger zone of the layer.
     check_coverage : bool
         Look for gaps (set False for a partial layer that is not meant to tile its parents).
+    taken_codes : mapping of str to str, optional
+        Codes of stored units of *other* levels (code -> level name): codes are unique across
+        all levels, so a unit of ``units`` using one is a ``code_in_other_level`` error.
 
     Returns
     -------
@@ -770,6 +829,8 @@ def validate_units(
     recs = _records(frame, inspections, levels, ctx)
     _check_geometries(ctx, recs, inspections)
     _check_duplicates(ctx, recs)
+    if taken_codes:
+        _check_taken(ctx, recs, taken_codes)
 
     by_level: dict[str, list[_Unit]] = defaultdict(list)
     for u in recs:
@@ -785,7 +846,7 @@ def validate_units(
         if plv is not None:
             pindex = _ParentIndex(ctx, plv, _parent_map(plv, recs, pframe, parent_clean, levels))
             _check_parents(ctx, lv, pindex, group)
-        _check_overlaps(ctx, lv, group)
+        _check_overlaps(ctx, lv, group, set(pindex.by_code) if pindex is not None else set())
         if check_coverage:
             if pindex is not None and pindex.by_code:
                 _check_coverage(ctx, lv, pindex, group)
@@ -925,6 +986,25 @@ def _check_duplicates(ctx: _Ctx, recs: list[_Unit]) -> None:
         )
 
 
+def _check_taken(ctx: _Ctx, recs: list[_Unit], taken: Mapping[str, str]) -> None:
+    for u in recs:
+        if u.raw_code is None or u.raw_code not in taken:
+            continue
+        other = taken[u.raw_code]
+        mine = u.level.name if u.level else u.level_text
+        if other == mine:
+            continue
+        ctx.add(
+            "code_in_other_level",
+            (u.code,),
+            f"{u.describe()}: code {u.raw_code} is already the code of a {other} unit in force; codes "
+            f"are unique across all levels. Give this {mine or 'unit'} another code (e.g. a level "
+            "prefix) or retire the other unit first.",
+            level=mine,
+            location=u.point,
+        )
+
+
 def _natural(label: str) -> tuple[int, int, str]:
     """Sort key for row labels: numbers in numeric order, before other labels."""
     return (0, int(label), "") if label.isdigit() else (1, 0, label)
@@ -941,7 +1021,11 @@ def _check_codes(ctx: _Ctx, lv: Level, group: list[_Unit]) -> None:
                 level=lv.name,
                 location=u.point,
             )
-        elif u.parent_code is not None and not (u.raw_code or "").startswith(u.parent_code):
+        elif (
+            lv.nesting == "prefix"
+            and u.parent_code is not None
+            and not (u.raw_code or "").startswith(u.parent_code)
+        ):
             ctx.add(
                 "code_not_nested",
                 (u.code, u.parent_code),
@@ -995,7 +1079,14 @@ def _check_parents(ctx: _Ctx, lv: Level, pindex: _ParentIndex, group: list[_Unit
     for u in group:
         ref = u.parent_code
         code_ok = u.raw_code is not None and lv.code_problem(u.raw_code) is None
-        if ref is None and code_ok and u.raw_code is not None and len(u.raw_code) > plv.code_length:
+        if (
+            ref is None
+            and code_ok
+            and u.raw_code is not None
+            and lv.nesting == "prefix"
+            and plv.code_length is not None
+            and len(u.raw_code) > plv.code_length
+        ):
             ref = u.raw_code[: plv.code_length]  # the code names its parent
         if ref is None:
             hint = _where_it_lies(u, pindex, None)
@@ -1155,7 +1246,10 @@ def _with_geom(group: list[_Unit]) -> tuple[list[_Unit], np.ndarray]:
     return items, geoms
 
 
-def _check_overlaps(ctx: _Ctx, lv: Level, group: list[_Unit]) -> None:
+def _check_overlaps(ctx: _Ctx, lv: Level, group: list[_Unit], known_parents: set[str]) -> None:
+    """Siblings that overlap. Units are siblings when they have the same parent, or when the
+    parent of either is not known (a missing parent must not hide overlaps: the whole level is
+    checked then)."""
     items, geoms = _with_geom(group)
     if len(items) < 2:
         return
@@ -1167,7 +1261,13 @@ def _check_overlaps(ctx: _Ctx, lv: Level, group: list[_Unit]) -> None:
         return
     parents = np.array([u.eff_parent for u in items], dtype=object)
     codes = np.array([u.raw_code for u in items], dtype=object)
-    same_parent = np.array([a == b for a, b in zip(parents[left], parents[right], strict=True)], dtype=bool)
+    same_parent = np.array(
+        [
+            a == b or a not in known_parents or b not in known_parents
+            for a, b in zip(parents[left], parents[right], strict=True)
+        ],
+        dtype=bool,
+    )
     same_code = np.array(
         [a is not None and a == b for a, b in zip(codes[left], codes[right], strict=True)], dtype=bool
     )
@@ -1329,7 +1429,53 @@ def _sliver_problem(ctx: _Ctx, area: float, perimeter: float) -> str | None:
 
 
 def repair(geom: BaseGeometry | None, metric_epsg: int | None = None) -> tuple[MultiPolygon | None, str]:
-    """Make ``geom`` a valid MultiPolygon, saying what changed.
+    """Make ``geom`` a valid MultiPolygon, saying what changed (see :func:`repair_measured`)."""
+    out, what, _, _ = repair_measured(geom, metric_epsg)
+    return out, what
+
+
+def drop_degenerate_rings(geom: BaseGeometry | None) -> tuple[BaseGeometry | None, int]:
+    """``geom`` without the rings that enclose nothing: fewer than 4 points, or fewer than 3
+    distinct points (a ring of 3 points such as ``A B A``; PostGIS refuses them outright).
+
+    A polygon whose exterior ring is degenerate is dropped whole. Returns the geometry (None
+    when nothing is left) and the number of rings dropped. Works in any coordinates.
+
+    >>> g, n = drop_degenerate_rings(Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 2), (1, 1)]]))
+    >>> n, len(g.interiors)
+    (1, 0)
+    """
+    if geom is None or not isinstance(geom, BaseGeometry) or geom.is_empty:
+        return geom, 0
+    if geom.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
+        return geom, 0
+
+    def bad(ring: Any) -> bool:
+        xy = np.asarray(ring.coords)
+        return len(xy) < 4 or len(np.unique(xy[:, :2], axis=0)) < 3
+
+    dropped = 0
+    polys: list[Polygon] = []
+    for p in _polygon_parts(geom):
+        if bad(p.exterior):
+            dropped += 1 + len(p.interiors)
+            continue
+        holes = [r for r in p.interiors if not bad(r)]
+        dropped += len(p.interiors) - len(holes)
+        polys.append(p if len(holes) == len(p.interiors) else Polygon(p.exterior, holes))
+    if not dropped:
+        return geom, 0
+    if not polys:
+        return None, dropped
+    if geom.geom_type == "Polygon" and len(polys) == 1:
+        return polys[0], dropped
+    return MultiPolygon(polys), dropped
+
+
+def repair_measured(
+    geom: BaseGeometry | None, metric_epsg: int | None = None
+) -> tuple[MultiPolygon | None, str, float | None, float | None]:
+    """Make ``geom`` a valid MultiPolygon, saying what changed and the area before and after.
 
     Uses ``shapely.make_valid(method="structure")`` where available (shapely >= 2.1 with
     GEOS >= 3.10; else the default "linework" method), keeps only the polygonal parts, merges
@@ -1345,47 +1491,59 @@ def repair(geom: BaseGeometry | None, metric_epsg: int | None = None) -> tuple[M
 
     Returns
     -------
-    (MultiPolygon or None, str)
-        The repaired geometry (None when nothing polygonal is left) and a description.
+    (MultiPolygon or None, str, float or None, float or None)
+        The repaired geometry (None when nothing polygonal is left), a description, and the
+        area in m² as drawn and after repair (None when no metric CRS applies).
     """
     if geom is None or not isinstance(geom, BaseGeometry):
-        return None, "no geometry: nothing to repair"
+        return None, "no geometry: nothing to repair", None, None
     if geom.is_empty:
-        return None, f"empty {geom.geom_type}: nothing to repair"
+        return None, f"empty {geom.geom_type}: nothing to repair", None, None
     steps: list[str] = []
     g = geom
     if shapely.has_z(g):
         g = shapely.force_2d(g)
         steps.append("dropped Z coordinates")
     if g.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
-        return None, f"a {g.geom_type} has no area: cannot repair it into a polygon"
+        return None, f"a {g.geom_type} has no area: cannot repair it into a polygon", None, None
     before_parts = _polygon_parts(g)
     others = _other_parts(g) if g.geom_type == "GeometryCollection" else []
     if others:
         steps.append(f"dropped {len(others)} non-polygonal part(s) ({', '.join(sorted(set(others)))})")
     if not before_parts:
-        return None, "; ".join([*steps, "no polygonal part: nothing left"])
+        return None, "; ".join([*steps, "no polygonal part: nothing left"]), None, None
     g0: BaseGeometry = before_parts[0] if len(before_parts) == 1 else MultiPolygon(before_parts)
-    fixed: BaseGeometry | None = g0
-    if not g0.is_valid:
+    drawn = g0
+    cleaned, n_rings = drop_degenerate_rings(g0)
+    if n_rings:
+        steps.append(f"dropped {n_rings} degenerate ring(s) (fewer than 4 points or 3 distinct ones)")
+    fixed: BaseGeometry | None = cleaned
+    if cleaned is not None and not cleaned.is_valid:
+        g0 = cleaned
         reason = shapely.is_valid_reason(g0)
         fixed = _valid_polygonal(g0)
         steps.append(f"made valid with make_valid(method={MAKE_VALID_METHOD!r}) ({reason})")
+    a_before: float | None = None
+    epsg = metric_epsg
+    if epsg is None and _lonlat_problem(drawn) is None:
+        c = drawn.centroid
+        epsg = _default_metric_epsg(c.x, c.y)
+    if epsg is not None:
+        tr = _transformer(WGS84, epsg)
+        a_before = float(shapely.area(_project([drawn], tr)[0]))
+        a_before = a_before if math.isfinite(a_before) else None
     if fixed is None:
-        return None, "; ".join([*steps, "no area left"])
+        return None, "; ".join([*steps, "no area left"]), a_before, 0.0
     parts = _polygon_parts(fixed)
     out = MultiPolygon(parts)
     if not steps:
         as_multi = " (returned as a MultiPolygon)" if g.geom_type == "Polygon" else ""
         steps.append(f"valid; unchanged{as_multi}")
     steps.append(f"{len(parts)} part(s)")
-    epsg = metric_epsg
-    if epsg is None and _lonlat_problem(out) is None:
-        c = out.centroid
-        epsg = _default_metric_epsg(c.x, c.y)
+    a_after: float | None = None
     if epsg is not None:
-        tr = _transformer(WGS84, epsg)
-        a0, a1 = (float(shapely.area(x)) for x in _project([g0, out], tr))
-        if math.isfinite(a0) and math.isfinite(a1):
-            steps.append(f"area {_fmt_area(a0)} as drawn -> {_fmt_area(a1)}")
-    return out, "; ".join(steps)
+        a1 = float(shapely.area(_project([out], _transformer(WGS84, epsg))[0]))
+        a_after = a1 if math.isfinite(a1) else None
+        if a_before is not None and a_after is not None:
+            steps.append(f"area {_fmt_area(a_before)} as drawn -> {_fmt_area(a_after)}")
+    return out, "; ".join(steps), a_before, a_after

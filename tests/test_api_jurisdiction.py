@@ -91,3 +91,81 @@ def test_jurisdiction_errors_are_4xx_with_codes(committed_db: str, tmp_path: Pat
     big = {"points": [{"lon": 116.4, "lat": 39.9}] * 10_001}
     r = c.post("/v1/jurisdiction/batch", json=big)
     assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def test_independent_layers_over_http(committed_db: str, tmp_path: Path) -> None:
+    """Two one-level layers (wards first, police second): the answer carries the other layer,
+    ``level=police`` answers police, a hole of the police layer is outside with its distance."""
+    from shapely.geometry import box
+
+    from grid.db.importer import import_units
+    from grid.db.store import load_levels, save_levels
+    from grid.levels import Level, Levels
+    from tests.conftest import truncate
+    from tests.world import write_layer
+
+    with session_scope(committed_db) as s:
+        saved = load_levels(s)
+        save_levels(
+            s,
+            Levels(
+                [
+                    Level(name="ward", rank=0, code_length=3, pattern=r"W\d\d"),
+                    Level(name="police", rank=1, code_length=3, pattern=r"P\d\d"),
+                ]
+            ),
+        )
+    try:
+        with session_scope(committed_db) as s:
+            wards = [
+                {"code": "W01", "name": "Ward 1", "geometry": box(-71.10, 42.30, -71.05, 42.35)},
+                {"code": "W02", "name": "Ward 2", "geometry": box(-71.05, 42.30, -71.00, 42.35)},
+            ]
+            police = [  # overlapping precincts, and none over the east half of ward 2
+                {"code": "P01", "name": "A-1", "geometry": box(-71.10, 42.30, -71.06, 42.35)},
+                {"code": "P02", "name": "B-2", "geometry": box(-71.07, 42.30, -71.03, 42.35)},
+            ]
+            for lv, rows in (("ward", wards), ("police", police)):
+                import_units(
+                    s,
+                    write_layer(tmp_path / f"{lv}.geojson", rows),
+                    level=lv,
+                    code_field="code",
+                    name_field="name",
+                    datum="wgs84",
+                    valid_from=D0,
+                    accept=["overlap", "gap"],
+                )
+        c = TestClient(create_app(database_url=committed_db))
+        q = {"lon": -71.065, "lat": 42.32, "at": "2023-06-01"}
+        a = c.get("/v1/jurisdiction", params=q).json()
+        assert a["owner"]["code"] == "W01" and a["layer"] == "ward" and a["status"] == "interior"
+        p = a["layers"]["police"]
+        assert (p["status"], p["owner"]["code"], p["candidates"], p["rule"]) == (
+            "overlap",
+            "P01",
+            ["P01", "P02"],
+            "lowest_code",
+        )
+        b = c.get("/v1/jurisdiction", params={**q, "level": "police"}).json()
+        assert (
+            b["layer"] == "police"
+            and b["status"] == "overlap"
+            and b["layers"]["ward"]["owner"]["code"] == "W01"
+        )
+        east = c.get("/v1/jurisdiction", params={"lon": -71.01, "lat": 42.32, "at": "2023-06-01"}).json()
+        hole = east["layers"]["police"]
+        assert east["owner"]["code"] == "W02" and hole["status"] == "outside" and hole["nearest"] == "P02"
+        assert 1500 < hole["boundary_distance_m"] < 1800  # 0.02 degrees of longitude at 42.3 N
+        r = c.get("/v1/jurisdiction", params={**q, "level": "sanitation"})
+        assert r.status_code == 404 and r.json()["code"] == "no_units" and "police" in r.json()["error"]
+        doc = c.get("/openapi.json").json()["components"]["schemas"]
+        assert "layers" in doc["JurisdictionOut"]["properties"] and "LayerAnswerOut" in doc
+    finally:
+        from sqlalchemy import create_engine
+
+        eng = create_engine(committed_db)
+        truncate(eng)
+        eng.dispose()
+        with session_scope(committed_db) as s:
+            save_levels(s, saved)

@@ -317,3 +317,18 @@ def _check_load(r: dict[str, Any]) -> None:
 
 
 CHECKS["load"] = _check_load
+
+
+def _check_real_cities(r: dict[str, Any]) -> None:
+    assert r["layers"], "at least one layer per city"
+    assert {k.split("/")[0] for k in r["layers"]} == {"boston", "los_angeles", "baltimore"}
+    for key, f in r["layers"].items():
+        assert f["rows_in"] == f["rows_out"] == f["records_in_file"], key  # no row lost
+        assert 0 < f["judged"] <= f["with_coordinates_and_label"], key
+        for who in ("ours", "sjoin"):
+            m = f[who]
+            assert sum(m["by_kind"].values()) == m["misses"] == f["judged"] - m["agree"], (key, who)
+        assert f["meets_bar"] and f["ours"]["pct"] >= f["sjoin"]["pct"] - r["params"]["bar_points"], (key, f)
+
+
+CHECKS["real_cities"] = _check_real_cities

@@ -367,7 +367,7 @@ def test_reverse_is_total(gaz: Gazetteer, lon: float, lat: float, max_d: float) 
 
 # --- CSV readers ------------------------------------------------------------------------------------
 
-READER_CODES = {"malformed_csv", "missing_field"}
+READER_CODES = {"malformed_csv", "missing_field", "duplicate_columns", "reserved_columns"}
 
 csv_chunk = st.one_of(
     st.binary(max_size=24),

@@ -32,6 +32,17 @@ def test_tie_break_does_not_depend_on_order(codes: list[str]) -> None:
     assert decide(codes).owner == decide(list(reversed(codes))).owner == min(codes)
 
 
+def test_overlap_needs_two_units_the_point_is_well_inside() -> None:
+    cands = ["N088", "N087", "N089"]
+    o = decide(cands, inside=["N089", "N088"])
+    assert (o.status, o.owner, o.rule, o.candidates) == ("overlap", "N087", "lowest_code", sorted(cands))
+    assert decide(cands, inside=["N089"]).status == "on_boundary"  # one interior: an edge of an overlap
+    assert decide(cands, inside=["X1", "X2"]).status == "on_boundary"  # not candidates: ignored
+    assert decide(["N087"], inside=["N087"]).status == "interior"
+    r = decide(cands, inside=cands, ruling=RulingHit(3, "N089", "shared stakeholders"))
+    assert (r.status, r.owner, r.rule) == ("overlap", "N089", "ruling")
+
+
 def test_gap_and_outside() -> None:
     g = decide([], nearest=("C1", 12.5), gap_tolerance_m=50)
     assert (g.status, g.owner, g.rule, g.gap_distance_m) == ("gap", "C1", "nearest", 12.5)

@@ -11,13 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import SessionDep, request_session
+from api.deps import SafeDate, SessionDep, request_session
 from api.schemas import ErrorOut
-from api.security import need
+from api.security import PrincipalDep, need
 from grid.auth import Principal
 from grid.db.jurisdiction import answer, cached_index, decide_point, get_index, locate, locate_shape, to_point
 from grid.db.rulings import add_ruling, list_rulings
-from grid.errors import GridGovError, InputError, NeedsReview
+from grid.errors import GridGovError, InputError, NeedsReview, TooLarge
 
 router = APIRouter(
     tags=["jurisdiction"],
@@ -25,13 +25,14 @@ router = APIRouter(
 )
 
 MAX_BATCH = 10_000
-MAX_SHAPE_VERTICES = 50_000
+MAX_SHAPE_VERTICES = 50_000  # with credentials
+MAX_PUBLIC_SHAPE_VERTICES = 2_000  # without: a shape's cost grows with vertices x units touched
 
 
 class ShapeIn(BaseModel):
     geometry: dict[str, Any] = Field(description="a GeoJSON geometry (Point, LineString, Polygon, Multi*)")
     datum: str = "wgs84"
-    at: dt.date | None = None
+    at: SafeDate | None = None
     level: str | None = Field(None, description="level of the owners (default: the finest level in force)")
 
 
@@ -44,8 +45,62 @@ class BatchPoint(BaseModel):
 class BatchIn(BaseModel):
     points: list[BatchPoint] = Field(max_length=MAX_BATCH, description=f"at most {MAX_BATCH} points")
     datum: str = "wgs84"
-    at: dt.date | None = None
+    at: SafeDate | None = None
     level: str | None = None
+
+
+class LayerAnswerOut(BaseModel):
+    """The owner of the point in one layer (``layers`` of the answer)."""
+
+    level: str = Field(description="the finest level of the layer decided")
+    status: str = Field(description="interior | on_boundary | overlap | gap | outside")
+    owner: dict[str, Any] | None = Field(description="code, name, level of the owner (null when outside)")
+    chain: list[dict[str, Any]] = Field(description="owner and its ancestors in the layer, nearest first")
+    rule: str | None = Field(description="ruling | building | lowest_code | single_cover | nearest")
+    candidates: list[str] = Field(
+        description="every unit covering the point (on a boundary or in an overlap)"
+    )
+    near_boundary: bool = False
+    boundary_distance_m: float | None = Field(
+        None,
+        description="metres to the owner's boundary; in a gap the distance to the owner; outside: to the nearest unit",
+    )
+    gap_distance_m: float | None = Field(None, description="in a gap: metres to the unit the gap rule chose")
+    nearest: str | None = Field(None, description="outside: the nearest unit of the layer")
+    error: str | None = Field(None, description="outside: why no unit of the layer owns the point")
+
+
+class JurisdictionOut(BaseModel):
+    """The answer of ``GET /v1/jurisdiction`` (documentation of the JSON served)."""
+
+    point: dict[str, Any] = Field(description="the point in WGS84 and as given")
+    at: dt.date
+    boundary_version: dict[str, Any]
+    owner: dict[str, Any]
+    level: str
+    chain: list[dict[str, Any]] = Field(description="owner, then its ancestors (grid cell ... district)")
+    status: str = Field(description="interior | on_boundary | overlap | gap (outside is a 404 error)")
+    rule: str
+    candidates: list[str]
+    tie_level: str | None = None
+    ruling_id: int | None = None
+    near_boundary: bool
+    boundary_distance_m: float | None = Field(
+        None, description="metres to the owner's boundary (in a gap: to the owner, = gap_distance_m)"
+    )
+    gap_distance_m: float | None = None
+    notes: list[str] = []
+    officer: dict[str, Any] | None = None
+    routing: dict[str, Any] | None = Field(None, description="with category: lead department and co-handlers")
+    layer: str | None = Field(
+        None, description="when the city has several independent layers: the root level of the one answered"
+    )
+    layers: dict[str, LayerAnswerOut] | None = Field(
+        None,
+        description="when the city has several independent layers (wards, police, council districts ...): "
+        "the owner of the point in every other layer, keyed by the layer's root level; `level=` picks the "
+        "layer answered at the top level",
+    )
 
 
 class RulingIn(BaseModel):
@@ -54,23 +109,31 @@ class RulingIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     author: str = Field(min_length=1, max_length=100)
     level: str | None = Field(None, max_length=32)
-    valid_from: dt.date | None = None
+    valid_from: SafeDate | None = None
     supersedes: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
-def _geometry(gj: dict[str, Any]) -> Any:
+def _geometry(gj: dict[str, Any], max_vertices: int = MAX_SHAPE_VERTICES) -> Any:
     import json
 
     try:
         g = shapely.from_geojson(json.dumps(gj))
     except (shapely.errors.GEOSException, ValueError, TypeError) as exc:
         raise InputError(f"not a GeoJSON geometry: {exc}", code="invalid_geometry") from exc
-    if shapely.get_num_coordinates(g) > MAX_SHAPE_VERTICES:
-        raise InputError(f"geometry has more than {MAX_SHAPE_VERTICES} vertices", code="geometry_too_large")
+    n = shapely.get_num_coordinates(g)
+    if n > max_vertices:
+        hint = (
+            ""
+            if max_vertices == MAX_SHAPE_VERTICES
+            else " without credentials; simplify it or send an API key"
+        )
+        raise TooLarge(
+            f"geometry has {n} vertices, more than {max_vertices}{hint}", code="geometry_too_large"
+        )
     return g
 
 
-@router.get("/v1/jurisdiction")
+@router.get("/v1/jurisdiction", responses={200: {"model": JurisdictionOut}})
 async def jurisdiction(
     request: Request,
     lon: Annotated[float | None, Query(description="longitude in the given datum")] = None,
@@ -84,7 +147,7 @@ async def jurisdiction(
         ),
     ] = None,
     datum: Annotated[str, Query(description="wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
-    at: Annotated[dt.date | None, Query(description="boundary version date (default today)")] = None,
+    at: Annotated[SafeDate | None, Query(description="boundary version date (default today)")] = None,
     category: Annotated[
         str | None, Query(description="category code: adds lead department and co-handlers")
     ] = None,
@@ -92,12 +155,18 @@ async def jurisdiction(
         str | None, Query(description="building id named by the request (tie-break rule b)")
     ] = None,
     level: Annotated[
-        str | None, Query(description="decide at this level (default: the finest in force)")
+        str | None,
+        Query(
+            description="decide at this level (default: the finest of the primary chain); a level of an "
+            "independent layer (e.g. police) answers that layer"
+        ),
     ] = None,
 ) -> JSONResponse:
     """The owner of a point: chain grid cell → community → street → district, the officer in
-    office at that date, the status (interior, on_boundary, gap; near_boundary flag), the
-    candidates and the rule that decided; with ``category``, the lead department and co-handlers."""
+    office at that date, the status (interior, on_boundary, overlap, gap; near_boundary flag), the
+    candidates and the rule that decided; with ``category``, the lead department and co-handlers.
+    A city with several independent layers also gets ``layers``: the owner in each other layer
+    (``level=`` selects the layer answered at the top level)."""
     if address is not None:
         if lon is not None or lat is not None:
             raise InputError("give lon and lat, or address, not both", code="invalid_request")
@@ -120,7 +189,7 @@ async def jurisdiction(
 def _by_address(
     request: Request,
     address: str,
-    at: dt.date | None,
+    at: SafeDate | None,
     category: str | None,
     building: str | None,
     level: str | None,
@@ -150,10 +219,13 @@ def _by_address(
 
 
 @router.post("/v1/jurisdiction/shape")
-def jurisdiction_shape(body: ShapeIn, session: SessionDep) -> dict[str, Any]:
+def jurisdiction_shape(body: ShapeIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Every owning unit of a shape with its share of area or length (metric CRS), the lead
-    (largest share unless a ruling says otherwise), co-handlers and whether it crosses districts."""
-    return locate_shape(session, _geometry(body.geometry), datum=body.datum, at=body.at, level=body.level)
+    (largest share unless a ruling says otherwise), co-handlers and whether it crosses districts.
+    At most 50,000 vertices with credentials, 2,000 without (413 ``geometry_too_large``)."""
+    limit = MAX_SHAPE_VERTICES if who.authenticated else MAX_PUBLIC_SHAPE_VERTICES
+    g = _geometry(body.geometry, limit)
+    return locate_shape(session, g, datum=body.datum, at=body.at, level=body.level)
 
 
 @router.post("/v1/jurisdiction/batch")
@@ -204,7 +276,7 @@ def create_ruling(
 @router.get("/v1/rulings")
 def rulings(
     session: SessionDep,
-    at: Annotated[dt.date | None, Query(description="only rulings in force at this date")] = None,
+    at: Annotated[SafeDate | None, Query(description="only rulings in force at this date")] = None,
     owner: Annotated[str | None, Query(description="only rulings for this owner")] = None,
 ) -> dict[str, Any]:
     """Rulings as a GeoJSON FeatureCollection."""

@@ -25,11 +25,14 @@ from grid.config import get_settings
 from grid.db.models import ImportRun
 from grid.db.store import buildings_at, load_levels, units_at
 from grid.errors import Conflict, ImportBlocked, InputError
-from grid.imports import prepare_units
+from grid.imports import datum_suspect, prepare_units
 from grid.io import read_layer
 from grid.validate import KINDS, Finding, validate_units
 
 Progress = Callable[[str], None]
+
+#: ``--accept-dirty`` means exactly these kinds: a real layer drawn by hand that does not tile.
+DIRTY_KINDS = ("gap", "overlap", "sliver")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class ImportReport:
     accepted: list[str] = field(default_factory=list)
     repairs: list[dict[str, Any]] = field(default_factory=list)
     building_moves: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
     applied: bool = False
     import_id: int | None = None
 
@@ -103,6 +107,7 @@ def import_units(
     dry_run: bool = False,
     repair: bool = False,
     accept: Iterable[str] = (),
+    accept_dirty: bool = False,
     retire_missing: bool = False,
     source: str | None = None,
     tolerance_m2: float | None = None,
@@ -112,7 +117,7 @@ def import_units(
     say = progress or (lambda _msg: None)
     settings = get_settings()
     tol = settings.tolerance_m2 if tolerance_m2 is None else tolerance_m2
-    accepted = sorted(set(accept))
+    accepted = sorted(set(accept) | (set(DIRTY_KINDS) if accept_dirty else set()))
     unknown = [k for k in accepted if k not in KINDS]
     if unknown:
         raise InputError(
@@ -126,6 +131,7 @@ def import_units(
     gdf = read_layer(path, encoding=encoding)
     if gdf.empty:
         raise InputError(f"{Path(path).name} holds no features", code="empty_file")
+    parents = units_at(session, d, lv.parent) if lv.parent else None
     prepared = prepare_units(
         gdf,
         level=level,
@@ -139,6 +145,7 @@ def import_units(
         source_field=source_field,
         repair=repair,
         source=Path(path).name,
+        reference=_reference(session, d, parents),
     )
     new_units = prepared.units
     report = ImportReport(
@@ -197,7 +204,6 @@ def import_units(
     state = gpd.GeoDataFrame(
         pd.concat([keep[cols], new_units[cols]], ignore_index=True), geometry="geometry", crs=4326
     )
-    parents = units_at(session, d, lv.parent) if lv.parent else None
     findings = validate_units(
         state,
         levels=levels,
@@ -206,7 +212,11 @@ def import_units(
         sliver_ratio=settings.sliver_ratio,
         sliver_max_m2=settings.sliver_max_m2,
         metric_epsg=settings.metric_epsg,
+        taken_codes=_taken_codes(session, d, level, file_codes),
     )
+    suspect = datum_suspect(prepared, parents)
+    if suspect is not None:
+        findings.append(suspect)
     # a row of the file without a code shows in findings as "<row LABEL>" (its label in ``state``)
     uncoded = {
         f"<row {label}>"
@@ -237,12 +247,13 @@ def import_units(
     new_state = state[~state["code"].isin(report.retired)]
     report.building_moves = building_moves(session, d, level, new_state, levels.names[-1] == level)
     report.counts["building_moves"] = len(report.building_moves)
+    report.decisions = decisions(report.findings, prepared.repairs, accepted, settings.gap_tolerance_m)
 
     if blocking:
         kinds = sorted({f.kind for f in blocking})
         raise ImportBlocked(
             f"import blocked by {len(blocking)} error finding(s) ({', '.join(kinds)}); nothing was written. "
-            "Fix the file, re-run with --repair (invalid geometry) or --accept KIND.",
+            f"{_how_to_pass(kinds, repair)}",
             details=report.to_dict(),
         )
     if dry_run:
@@ -262,6 +273,7 @@ def import_units(
             "parent_field": parent_field,
             "parent_code": parent_code,
             "repair": repair,
+            "accept_dirty": accept_dirty,
             "retire_missing": retire_missing,
             "tolerance_m2": tol,
             "source_crs": prepared.source_crs,
@@ -269,7 +281,7 @@ def import_units(
         findings=report.findings,
         accepted=accepted,
         repairs=prepared.repairs,
-        summary=report.counts,
+        summary={**report.counts, "decisions": report.decisions},
     )
     session.add(run)
     session.flush()
@@ -313,6 +325,117 @@ def import_units(
     report.applied = True
     report.import_id = run.id
     return report
+
+
+def _reference(session: Session, d: dt.date, parents: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Stored units to recognise a projected CRS by: the parent level's, else any level's."""
+    if parents is not None and not parents.empty:
+        return parents
+    found = units_at(session, d)
+    return None if found.empty else found
+
+
+def _taken_codes(session: Session, d: dt.date, level: str, codes: list[str]) -> dict[str, str]:
+    """Codes of the file held by a unit of another level whose validity reaches ``d`` or later."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT code, level FROM unit WHERE code = ANY(:c) AND level <> :lv "
+            "AND (valid_to IS NULL OR valid_to > :d)"
+        ),
+        {"c": codes, "lv": level, "d": d},
+    ).all()
+    return {c: lv for c, lv in rows}
+
+
+#: Kinds a person may sensibly accept (areas left as they are); the others need a fix in the file.
+ACCEPTABLE = ("gap", "overlap", "sliver", "outside_parent", "parent_mismatch")
+
+
+def _how_to_pass(kinds: list[str], repaired: bool) -> str:
+    """The exact flags that would let a blocked import through, or what to fix."""
+    flags = []
+    if "invalid_geometry" in kinds and not repaired:
+        flags.append("--repair")
+    flags += [f"--accept {k}" for k in kinds if k in ACCEPTABLE]
+    to_fix = [k for k in kinds if k not in ACCEPTABLE and (k != "invalid_geometry" or repaired)]
+    parts = []
+    if to_fix:
+        parts.append(f"Fix in the file (or in the levels): {', '.join(to_fix)} (see the findings)")
+    if flags:
+        how = "re-run with " + " ".join(flags) + " (each accepted kind is recorded with the import)"
+        parts.append(("then " if to_fix else "Fix the file, or ") + how)
+    if {k for k in kinds if k in ACCEPTABLE} & set(DIRTY_KINDS):
+        parts.append("--accept-dirty accepts gap, overlap and sliver at once")
+    return "; ".join(parts) + "."
+
+
+def _fmt_m2(a: float) -> str:
+    return f"{a / 1e6:,.3f} km²" if a >= 1e5 else f"{a:,.1f} m²"
+
+
+def decisions(
+    findings: list[dict[str, Any]],
+    repairs: list[dict[str, Any]],
+    accepted: Iterable[str],
+    gap_tolerance_m: float,
+) -> list[dict[str, Any]]:
+    """What each decision of the import moved, in area: the repairs (area before/after per
+    feature) and each accepted kind (area left overlapping and who owns it, area of gaps left
+    and what a point there gets, slivers kept)."""
+    out: list[dict[str, Any]] = []
+    if repairs:
+        before = sum(r.get("area_before_m2") or 0.0 for r in repairs)
+        after = sum(r.get("area_after_m2") or 0.0 for r in repairs)
+        out.append(
+            {
+                "decision": "repair",
+                "count": len(repairs),
+                "area_before_m2": round(before, 1),
+                "area_after_m2": round(after, 1),
+                "area_moved_m2": round(after - before, 1),
+                "message": f"repaired {len(repairs)} feature(s): {_fmt_m2(before)} as drawn -> "
+                f"{_fmt_m2(after)} ({after - before:+,.1f} m²); per feature in the repairs list",
+            }
+        )
+    for kind in sorted(set(accepted)):
+        found = [f for f in findings if f["kind"] == kind]
+        area = sum(f.get("area_m2") or 0.0 for f in found)
+        row: dict[str, Any] = {
+            "decision": f"accept {kind}",
+            "count": len(found),
+            "errors": sum(f["severity"] == "error" for f in found),
+            "area_m2": round(area, 1),
+        }
+        if kind == "overlap":
+            owners: dict[str, float] = {}
+            for f in found:
+                codes = sorted(f["codes"])
+                if codes:
+                    owners[codes[0]] = owners.get(codes[0], 0.0) + (f.get("area_m2") or 0.0)
+            row["owned_by"] = {c: round(a, 1) for c, a in sorted(owners.items())}
+            top = ", ".join(f"{c} {_fmt_m2(a)}" for c, a in sorted(owners.items(), key=lambda t: -t[1])[:5])
+            row["message"] = (
+                f"{len(found)} overlap(s) kept, {_fmt_m2(area)} left overlapping; a point there is owned "
+                "by the ownership rule (a ruling, else the named building's unit, else the lowest code): "
+                f"by lowest code {top or '-'}"
+            )
+        elif kind == "gap":
+            row["gap_tolerance_m"] = gap_tolerance_m
+            row["message"] = (
+                f"{len(found)} gap(s) kept, {_fmt_m2(area)} covered by no unit; a point there gets the gap "
+                f"rule: the nearest unit within {gap_tolerance_m:g} m (status gap, rule nearest, with the "
+                "distance), farther away status outside"
+            )
+        elif kind == "sliver":
+            row["message"] = f"{len(found)} sliver(s) kept as they are, {_fmt_m2(area)} in all"
+        else:
+            row["message"] = f"{len(found)} {kind} finding(s) accepted" + (
+                f", {_fmt_m2(area)}" if area else ""
+            )
+        out.append(row)
+    return out
 
 
 def _source_srid(source_crs: str | None, datum_epsg: int | None) -> int:

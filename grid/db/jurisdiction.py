@@ -26,7 +26,8 @@ from grid.config import get_settings
 from grid.datum import check_lonlat_range, metric_crs_for, parse_datum, to_metric, to_wgs84
 from grid.db.store import load_levels, units_at
 from grid.errors import InputError, NotFound
-from grid.ownership import Decision, RulingHit, decide, shares
+from grid.levels import Levels
+from grid.ownership import OVERLAP_DEPTH_M, Decision, OutsideError, RulingHit, decide, shares
 from grid.routing import RuleBook
 from grid.spatial_index import CellIndex
 
@@ -55,6 +56,42 @@ class JurisdictionIndex:
     staff: dict[str, list[tuple[str, str, str | None, dt.date, dt.date | None]]] = field(default_factory=dict)
     rulebook: RuleBook | None = None
     departments: dict[str, str] = field(default_factory=dict)
+    #: every layer in force: root level -> its levels, finest first. The primary chain (the first
+    #: level's tree) is ``levels``; a later level with no parent is the root of an independent
+    #: named layer (wards, police, council districts ...) that ``level=`` can target.
+    layers: dict[str, list[str]] = field(default_factory=dict)
+    level_parent: dict[str, str | None] = field(default_factory=dict)  # every defined level
+    primary: str | None = None  # the root of the primary chain
+
+    def lineage(self, level: str) -> list[str]:
+        """The levels in force from ``level``'s layer root down to ``level`` (coarse first).
+
+        Raises ``no_units`` (naming the layers and levels in force) when ``level`` has no units."""
+        if level not in self.cells:
+            known = "; ".join(f"{root}: {' > '.join(reversed(lvs))}" for root, lvs in self.layers.items())
+            what = "no" if level in self.level_parent else "no level named"
+            raise NotFound(
+                f"{what} {level} units in force at that date; layers in force: {known or 'none'}",
+                code="no_units",
+                details={"level": level, "layers": {k: list(v) for k, v in self.layers.items()}},
+            )
+        path: list[str] = []
+        cur: str | None = level
+        seen: set[str] = set()
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            if cur in self.cells:
+                path.append(cur)
+            cur = self.level_parent.get(cur)
+        return list(reversed(path))
+
+    def layer_of(self, level: str) -> str:
+        """The root level of ``level``'s layer."""
+        cur, seen = level, set()
+        while self.level_parent.get(cur) is not None and cur not in seen:
+            seen.add(cur)
+            cur = str(self.level_parent[cur])
+        return cur
 
     def edge_distance_m(self, code: str, lon: float, lat: float) -> float:
         """Metres from a point to the boundary of unit ``code`` (metric CRS; cached per unit)."""
@@ -212,9 +249,29 @@ def get_index(session: Session, date: dt.date) -> JurisdictionIndex:
     return idx
 
 
+def _layers(levels: Levels) -> dict[str, list[str]]:
+    """Root level -> the levels of its tree, finest first (roots in rank order; the first is the
+    primary chain)."""
+    parent = {lv.name: lv.parent for lv in levels}
+
+    def root(name: str) -> str:
+        seen = set()
+        while parent.get(name) is not None and name not in seen:
+            seen.add(name)
+            name = str(parent[name])
+        return name
+
+    out: dict[str, list[str]] = {}
+    for lv in levels:  # rank order: a root comes before its descendants
+        out.setdefault(root(lv.name), []).append(lv.name)
+    return {r: list(reversed(names)) for r, names in out.items()}
+
+
 def build_index(session: Session, date: dt.date, generation: int = 0) -> JurisdictionIndex:
     levels = load_levels(session)
     finest_first = list(reversed(levels.names))
+    layers = _layers(levels)
+    primary = levels.names[0] if levels.names else None
     cells: dict[str, CellIndex] = {}
     units: dict[str, tuple[str, str, str | None]] = {}
     geoms: dict[str, Any] = {}
@@ -272,7 +329,7 @@ def build_index(session: Session, date: dt.date, generation: int = 0) -> Jurisdi
         generation=generation,
         valid_from=None,
         valid_to=None,
-        levels=[lv for lv in finest_first if lv in cells],
+        levels=[lv for lv in layers.get(primary or "", []) if lv in cells],
         cells=cells,
         units=units,
         geoms=geoms,
@@ -283,6 +340,13 @@ def build_index(session: Session, date: dt.date, generation: int = 0) -> Jurisdi
         staff=staff,
         rulebook=book,
         departments=departments,
+        layers={
+            r: [lv for lv in lvs if lv in cells]
+            for r, lvs in layers.items()
+            if any(lv in cells for lv in lvs)
+        },
+        level_parent={lv.name: lv.parent for lv in levels},
+        primary=primary,
     )
 
 
@@ -356,13 +420,14 @@ def decide_point(
     s = get_settings()
     near_m = s.near_boundary_m if near_m is None else near_m
     gap_m = s.gap_tolerance_m if gap_m is None else gap_m
-    if not idx.levels:
-        raise NotFound("no units are in force at that date", code="no_units")
-    if level is not None and level not in idx.cells:
-        raise NotFound(f"no {level} units in force at that date", code="no_units")
-    coarse_first = list(reversed(idx.levels))
     if level is not None:
-        coarse_first = coarse_first[: coarse_first.index(level) + 1]
+        coarse_first = idx.lineage(level)  # only that level's layer: police never walks districts
+    elif not idx.levels:
+        if idx.layers:
+            idx.lineage(idx.primary or "")  # raises no_units naming the layers that are in force
+        raise NotFound("no units are in force at that date", code="no_units")
+    else:
+        coarse_first = list(reversed(idx.levels))
     x, y = np.array([lon]), np.array([lat])
     pt = shapely.Point(lon, lat)
     rulings = idx.rulings_at(pt)
@@ -370,6 +435,7 @@ def decide_point(
     final: Decision | None = None
     final_level = coarse_first[0]
     boundary = False
+    overlap = False
     gap_at: float | None = None
     steering_rule: tuple[str, int | None] | None = None
     tie: tuple[str, list[str]] | None = None
@@ -405,8 +471,12 @@ def decide_point(
                     steer_ruling = RulingHit(r.id, anc, r.reason)
                     break
         bcell = _ancestor_at(idx, building_cell, lv) if building_cell else None
+        inside: list[str] = []
+        if len(cands) > 1:  # a shared edge, or a real overlap of units that do not tile?
+            inside = [c for c in cands if idx.edge_distance_m(c, lon, lat) > OVERLAP_DEPTH_M]
         d = decide(
             cands,
+            inside=inside,
             ruling=ruling or steer_ruling,
             building_cell=bcell,
             building_id=building_id if bcell else None,
@@ -421,12 +491,15 @@ def decide_point(
         if len(d.candidates) > 1 and tie is None:
             tie = (lv, d.candidates)
         boundary = boundary or len(d.candidates) > 1
+        overlap = overlap or d.status == "overlap"
         if d.rule in ("ruling", "building", "lowest_code") and steering_rule is None:
             steering_rule = (d.rule, d.ruling_id)
         final, final_level, parent = d, lv, d.owner
     assert final is not None
     if gap_at is not None:
         final.status, final.gap_distance_m = "gap", gap_at
+    elif overlap:
+        final.status = "overlap"
     elif boundary:
         final.status = "on_boundary"
     if tie is not None:
@@ -437,6 +510,9 @@ def decide_point(
         edge_m = idx.edge_distance_m(final.owner, lon, lat)
         final.boundary_distance_m = round(edge_m, 2)
         final.near_boundary = edge_m <= near_m
+    else:  # the distance to the unit the gap rule gave it (its boundary is the nearest point of it)
+        final.boundary_distance_m = final.gap_distance_m
+        final.near_boundary = final.gap_distance_m is not None and final.gap_distance_m <= near_m
     return final, final_level
 
 
@@ -521,7 +597,51 @@ def answer(
     }
     if category:
         out["routing"] = idx.route(category, [c["code"] for c in chain], date)
+    if len(idx.layers) > 1:
+        mine = idx.layer_of(lv)
+        out["layer"] = mine
+        out["layers"] = {
+            root: layer_answer(idx, wlon, wlat, lvs[0], building_cell=building_cell, building_id=building)
+            for root, lvs in idx.layers.items()
+            if root != mine
+        }
     return out
+
+
+def layer_answer(
+    idx: JurisdictionIndex,
+    lon: float,
+    lat: float,
+    level: str,
+    *,
+    building_cell: str | None = None,
+    building_id: str | None = None,
+) -> dict[str, Any]:
+    """The owner of a WGS84 point in one layer, down to ``level``: owner, chain, status, rule,
+    candidates, distances; a point in a hole of the layer is ``outside`` with the nearest unit
+    and its distance (an answer, not an error: the primary chain answered)."""
+    try:
+        d, lv = decide_point(idx, lon, lat, building_cell=building_cell, building_id=building_id, level=level)
+    except OutsideError as exc:
+        det = exc.details if isinstance(exc.details, dict) else {}
+        return {
+            "level": level,
+            "status": "outside",
+            "owner": None,
+            "chain": [],
+            "rule": None,
+            "candidates": [],
+            "nearest": det.get("nearest"),
+            "boundary_distance_m": det.get("distance_m"),
+            "error": exc.message,
+        }
+    chain = idx.chain(d.owner)
+    return {
+        **d.to_dict(),
+        "level": lv,
+        "owner": chain[0] if chain else {"code": d.owner},
+        "chain": chain,
+    }
 
 
 def locate_shape(
@@ -542,6 +662,8 @@ def locate_shape(
     idx = get_index(session, date)
     lv = level or (idx.levels[0] if idx.levels else None)
     if lv is None or lv not in idx.cells:
+        if idx.layers:
+            idx.lineage(lv or "")  # raises no_units naming the layers in force
         raise NotFound(f"no {level or ''} units in force at that date".replace("  ", " "), code="no_units")
     ci = idx.cells[lv]
     tree = shapely.STRtree([idx.geoms[str(c)] for c in ci.codes])
@@ -550,7 +672,13 @@ def locate_shape(
     gm = to_metric(np.array([g], dtype=object), idx.metric_epsg)[0]
     for i in tree.query(g, predicate="intersects"):
         code = str(ci.codes[int(i)])
-        inter = shapely.intersection(g, idx.geoms[code])
+        cell = idx.geoms[code]
+        # clipped to the unit's box first: a long spiky shape costs its vertices near each unit,
+        # not all of them once per unit touched
+        part = shapely.clip_by_rect(g, *cell.bounds)
+        if not shapely.is_valid(part):  # the fast clip may leave an invalid part: then the whole shape
+            part = g
+        inter = shapely.intersection(part, cell)
         if inter.is_empty:
             continue
         m = to_metric(np.array([inter], dtype=object), idx.metric_epsg)[0]
@@ -582,7 +710,8 @@ def locate_shape(
         metric_epsg=idx.metric_epsg,
     )
     # the cross-district whistle: the districts involved
-    districts = sorted({c["code"] for s in res["shares"] for c in s["chain"] if c["level"] == idx.levels[-1]})
+    top = idx.lineage(lv)[0]  # the layer's root (district in the primary chain)
+    districts = sorted({c["code"] for s in res["shares"] for c in s["chain"] if c["level"] == top})
     res["districts"] = districts
     res["cross_district"] = len(districts) > 1
     _ = gm

@@ -47,10 +47,13 @@ class UnitLevel(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     rank: Mapped[int] = mapped_column(Integer, unique=True)
-    code_length: Mapped[int] = mapped_column(Integer)
+    code_length: Mapped[int | None] = mapped_column(Integer, nullable=True)  # fixed length, or None
     pattern: Mapped[str] = mapped_column(String(200), default=r"\d+")
     label: Mapped[str] = mapped_column(String(64), default="")
     parent: Mapped[str | None] = mapped_column(ForeignKey("unit_level.name"), nullable=True)
+    min_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    nesting: Mapped[str] = mapped_column(String(16), default="prefix", server_default="prefix")
 
 
 class ImportRun(Base):

@@ -38,20 +38,71 @@ UNIT_COLUMNS = [
 
 def load_levels(session: Session) -> Levels:
     rows = session.scalars(select(UnitLevel).order_by(UnitLevel.rank)).all()
-    return Levels([Level(r.name, r.rank, r.code_length, r.label, r.pattern, r.parent) for r in rows])
+    return Levels(
+        [
+            Level(
+                r.name,
+                r.rank,
+                r.code_length,
+                r.label,
+                r.pattern,
+                r.parent,
+                min_length=r.min_length,
+                max_length=r.max_length,
+                nesting=r.nesting or "prefix",
+            )
+            for r in rows
+        ]
+    )
 
 
-def save_levels(session: Session, levels: Levels) -> None:
-    """Replace the level definitions of a deployment. Only allowed while no unit is stored."""
-    if session.execute(text("SELECT count(*) FROM unit")).scalar():
-        from grid.errors import Conflict
+def save_levels(session: Session, levels: Levels, *, add: bool = False) -> list[str]:
+    """Define the levels of a deployment; returns the names of the levels written.
 
-        raise Conflict(
-            "levels can only be redefined in an empty store (units are already imported)",
-            code="levels_in_use",
-        )
-    session.execute(text("DELETE FROM unit_level"))
-    for lv in levels:  # parents first: Levels is sorted by rank
+    Without ``add`` the definitions are replaced, only while no unit is stored. With ``add``
+    the levels of ``levels`` that are not defined yet are appended (an independent layer beside
+    the existing ones, e.g. police districts beside wards): a level already defined must be
+    given unchanged, a new one must not take a rank in use, and no unit of a new level may
+    exist.
+    """
+    from grid.errors import Conflict
+
+    if not add:
+        if session.execute(text("SELECT count(*) FROM unit")).scalar():
+            raise Conflict(
+                "levels can only be redefined in an empty store (units are already imported); "
+                "to add an independent layer's levels beside them, use `gridgov levels load --add FILE` "
+                "or `gridgov city init ... --add-layer`",
+                code="levels_in_use",
+            )
+        session.execute(text("DELETE FROM unit_level"))
+        new = list(levels)
+    else:
+        current = load_levels(session)
+        known = {lv.name: lv for lv in current}
+        new = [lv for lv in levels if lv.name not in known]
+        for lv in levels:
+            if lv.name in known and known[lv.name] != lv:
+                raise Conflict(
+                    f"level {lv.name!r} is already defined differently ({known[lv.name].describe_format()}); "
+                    "--add only appends new levels",
+                    code="levels_in_use",
+                )
+        if not new:
+            raise Conflict(
+                f"every level given is already defined ({', '.join(levels.names)}); nothing to add",
+                code="levels_in_use",
+            )
+        # the union must still be a valid set of levels (ranks unique, parents known)
+        merged = Levels([*current, *new])
+        del merged
+        names = [lv.name for lv in new]
+        n = session.execute(
+            text("SELECT count(*) FROM unit WHERE level = ANY(:names)"), {"names": names}
+        ).scalar()
+        if n:
+            raise Conflict(f"units of {', '.join(names)} already exist", code="levels_in_use")
+    for lv in sorted(new, key=lambda x: x.rank):  # parents first: Levels is sorted by rank
         session.add(
             UnitLevel(
                 name=lv.name,
@@ -60,9 +111,13 @@ def save_levels(session: Session, levels: Levels) -> None:
                 pattern=lv.pattern,
                 label=lv.label,
                 parent=lv.parent,
+                min_length=lv.min_length,
+                max_length=lv.max_length,
+                nesting=lv.nesting,
             )
         )
         session.flush()
+    return [lv.name for lv in new]
 
 
 def _frame(session: Session, sql: str, params: dict[str, Any]) -> gpd.GeoDataFrame:
