@@ -34,9 +34,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # before the range columns go: a fixed length is what the older schema can hold
+    op.execute("UPDATE unit_level SET code_length = coalesce(code_length, max_length, min_length, 0)")
     op.drop_constraint("ck_unit_level_nesting", "unit_level", type_="check")
     op.drop_column("unit_level", "nesting")
     op.drop_column("unit_level", "max_length")
     op.drop_column("unit_level", "min_length")
-    op.execute("UPDATE unit_level SET code_length = coalesce(code_length, max_length, min_length, 0)")
     op.alter_column("unit_level", "code_length", existing_type=sa.Integer(), nullable=False)
