@@ -869,7 +869,7 @@ def geocode_cmd(
                 f"{file.name}: no column {col!r} (given as --col); columns are: {', '.join(t.columns)}",
                 code="missing_field",
             )
-        ci, width = t.columns.index(col), len(t.columns)
+        ci = t.columns.index(col)
         cols = [
             "status",
             "level",
@@ -887,8 +887,7 @@ def geocode_cmd(
         counts: dict[str, int] = {}
         with Progress(console=err, transient=True, disable=fmt is Fmt.json) as pb:
             task = pb.add_task("geocoding", total=len(t.rows))
-            for rec, line, rerr in zip(t.rows, t.line.tolist(), t.error, strict=True):
-                fields = rec + [""] * (width - len(rec)) if len(rec) < width else rec[:width]
+            for fields, line, rerr in zip(t.fixed_rows(), t.line.tolist(), t.error, strict=True):
                 if rerr is not None:
                     g: dict[str, Any] = {"status": "error", "error": rerr}
                 else:

@@ -64,8 +64,6 @@ def _undeclared_geojson_crs(p: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """GDAL gives every GeoJSON EPSG:4326 (the spec's default); a file with no ``crs`` member
     whose coordinates are not degrees (e.g. US State Plane feet) declares no CRS at all: say so
     (``crs=None``) so that ``--datum EPSG:n`` applies instead of contradicting a guess."""
-    import json
-
     import numpy as np
     import shapely
 
@@ -73,15 +71,23 @@ def _undeclared_geojson_crs(p: Path, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     xy = xy[np.isfinite(xy).all(axis=1)]
     if len(xy) == 0 or not ((np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)).mean() > 0.5:
         return gdf
+    if geojson_declares_crs(p) is False:
+        gdf = gdf.set_crs(None, allow_override=True)
+        gdf.attrs["crs_undeclared"] = True
+    return gdf
+
+
+def geojson_declares_crs(p: Path) -> bool | None:
+    """Whether a GeoJSON file has a ``crs`` member (GDAL reports EPSG:4326 either way); None when
+    the file cannot be read as JSON."""
+    import json
+
     try:
         with p.open("rb") as fh:
             doc = json.load(fh)
     except (OSError, ValueError):
-        return gdf
-    if isinstance(doc, dict) and "crs" not in doc:
-        gdf = gdf.set_crs(None, allow_override=True)
-        gdf.attrs["crs_undeclared"] = True
-    return gdf
+        return None
+    return isinstance(doc, dict) and doc.get("crs") is not None
 
 
 def require_fields(df: pd.DataFrame, fields: dict[str, str | None], source: str) -> None:

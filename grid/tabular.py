@@ -53,6 +53,16 @@ class CsvText:
     def records(self) -> int:
         return len(self.rows)
 
+    def fixed_rows(self) -> list[list[str]]:
+        """Rows of exactly ``len(columns)`` fields (see :func:`fit_rows`)."""
+        return fit_rows(self.rows, len(self.columns))
+
+
+def fit_rows(rows: list[list[str]], width: int) -> list[list[str]]:
+    """Rows of exactly ``width`` fields: short rows padded with ``""``, long ones cut (the cut
+    fields are named in the row's error)."""
+    return [r + [""] * (width - len(r)) if len(r) < width else r[:width] for r in rows]
+
 
 @dataclass
 class PointTable:
@@ -65,10 +75,8 @@ class PointTable:
     blank_lines: int = 0
 
     def fixed_rows(self) -> list[list[str]]:
-        """Rows of exactly ``len(columns)`` fields (short rows padded with ``""``, long ones cut;
-        the cut fields are named in the row's error)."""
-        width = len(self.columns)
-        return [r + [""] * (width - len(r)) if len(r) < width else r[:width] for r in self.rows]
+        """Rows of exactly ``len(columns)`` fields (see :func:`fit_rows`)."""
+        return fit_rows(self.rows, len(self.columns))
 
     def frame(self) -> pd.DataFrame:
         """All fields as strings, exactly as read (no NaN, no number parsing)."""

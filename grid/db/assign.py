@@ -35,6 +35,7 @@ from grid.datum import (
 )
 from grid.db.jurisdiction import JurisdictionIndex, decide_point, get_index
 from grid.errors import GridGovError, InputError
+from grid.io import geojson_declares_crs
 from grid.tabular import (
     OUTPUT_PREFIX,
     PLACEHOLDER_MIN_ROWS,
@@ -219,7 +220,7 @@ def _file_datum(src: Path, crs: Any) -> str | None:
     """The datum a point file declares: a GeoJSON ``crs`` member, a GeoParquet / GeoPackage CRS."""
     if crs is None:
         return None
-    if src.suffix.lower() in (".geojson", ".json") and not _geojson_has_crs(src):
+    if src.suffix.lower() in (".geojson", ".json") and not geojson_declares_crs(src):
         return None  # GDAL reports EPSG:4326 for every GeoJSON; only a written `crs` member counts
     import pyproj
 
@@ -230,17 +231,6 @@ def _file_datum(src: Path, crs: Any) -> str | None:
             f"{src.name}: its CRS {c.name!r} has no EPSG code; give --datum EPSG:n", code="datum_required"
         )
     return "wgs84" if code == 4326 else f"EPSG:{code}"
-
-
-def _geojson_has_crs(src: Path) -> bool:
-    import json
-
-    try:
-        with src.open("rb") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and doc.get("crs") is not None
 
 
 DATUM_HELP = (
