@@ -50,6 +50,11 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(sample_app, name="sample")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(levels_app, name="levels")
+city_app = typer.Typer(
+    help="A new city: its levels inferred from its boundary layer (`gridgov city init --help`).",
+    no_args_is_help=True,
+)
+app.add_typer(city_app, name="city")
 keys_app = typer.Typer(
     help="API keys for systems calling the API (roles and scopes: docs/SECURITY.md).", no_args_is_help=True
 )
@@ -363,6 +368,22 @@ def import_units_cmd(
         float | None,
         typer.Option(help="m²: overlaps/gaps above this are errors (default GRIDGOV_TOLERANCE_M2 or 25)"),
     ] = None,
+    code_prefix: Annotated[
+        str,
+        typer.Option(
+            "--code-prefix",
+            help="put this before every code (codes are unique across levels: neighborhood council 5 "
+            "beside council district 5 becomes NC5)",
+        ),
+    ] = "",
+    select_by_code: Annotated[
+        bool,
+        typer.Option(
+            "--select-by-code",
+            help="a file holding several levels: import only the features whose code has no other "
+            "level's format (the others are counted as skipped)",
+        ),
+    ] = False,
     fmt: FmtOpt = Fmt.text,
 ) -> None:
     """Import one level of boundaries in one transaction (all or nothing).
@@ -400,6 +421,8 @@ def import_units_cmd(
                 retire_missing=retire_missing,
                 tolerance_m2=tolerance,
                 progress=lambda m: st.update(m) if fmt is Fmt.text else None,
+                code_prefix=code_prefix,
+                select_by_code=select_by_code,
             ).to_dict()
 
     run_report(job, fmt, _print_report)
@@ -485,7 +508,8 @@ def import_petitions_cmd(
 ) -> None:
     """Import petitions: every row checked first (one bad row blocks the file, nothing is written),
     then all written in one transaction and located and dispatched. Coordinates need a datum column.
-    A known external_id is a replay and is skipped."""
+    A known external_id is a replay and is skipped. A record with the wrong number of fields (a file
+    cut mid-row) is a bad line, with its line number."""
     from rich.progress import Progress
 
     from grid.db.engine import session_factory
@@ -925,17 +949,28 @@ def levels_list() -> None:
 
     for lv in run_tx(load_levels):
         out.print(
-            f"{lv.rank} {lv.name:10} {lv.label:8} {lv.code_length:2} chars /{lv.pattern}/ parent={lv.parent}"
+            f"{lv.rank} {lv.name:10} {lv.label:8} {lv.describe_format()} parent={lv.parent} "
+            f"nesting={lv.nesting}",
+            highlight=False,
+            markup=False,
         )
 
 
 @levels_app.command("load")
 def levels_load(
     file: Annotated[
-        Path, typer.Argument(help="JSON list of {name, rank, code_length, label, pattern, parent}")
+        Path,
+        typer.Argument(
+            help="JSON list of {name, rank, code_length | min_length/max_length | pattern, label, parent, "
+            "nesting} (`gridgov city init` writes one)"
+        ),
     ],
+    add: Annotated[
+        bool,
+        typer.Option("--add", help="append these levels beside the stored ones (an independent layer)"),
+    ] = False,
 ) -> None:
-    """Define the levels of another city (only into an empty store)."""
+    """Define the levels of another city (into an empty store, or --add new ones beside them)."""
     from grid.db.store import save_levels
     from grid.levels import Levels
 
@@ -944,8 +979,229 @@ def levels_load(
             levels = Levels.from_dicts(json.loads(file.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError) as exc:
             raise GridGovError(f"{file}: not a valid levels file: {exc}", code="invalid_input") from exc
-    run_tx(lambda s: save_levels(s, levels))
-    out.print(f"levels: {', '.join(levels.names)}")
+    written = run_tx(lambda s: save_levels(s, levels, add=add))
+    out.print(f"levels written: {', '.join(written)}")
+
+
+# ----------------------------------------------------------------------------- city
+def _print_plan(plan: dict[str, Any], datum: str | None, yes: bool) -> None:
+    n = len(plan["levels"])
+    where = (
+        "a new store: its levels are replaced"
+        if plan["mode"] == "new"
+        else f"added to the stored levels {', '.join(plan['stored_levels'])}"
+    )
+    out.print(
+        f"[bold]{plan['source']}[/]: {plan['features']} feature(s), codes from {plan['code_field']}, "
+        f"names from {plan['name_field']} -> {n} level(s), {where}",
+        highlight=False,
+    )
+    for lv in plan["levels"]:
+        fmt = _describe_level(lv)
+        parent = f", parent {lv['parent']} by {lv['nesting']}" if lv["parent"] else ""
+        out.print(
+            f"  level [bold]{lv['name']}[/] (rank {lv['rank']}): {lv['features']} feature(s), codes {fmt}"
+            f"{parent}; e.g. {', '.join(lv['examples'])}",
+            highlight=False,
+        )
+        if lv["evidence"]:
+            out.print(f"    because: {lv['evidence']}", highlight=False, markup=False)
+    for note in plan["notes"]:
+        out.print(f"  note: {note}", highlight=False, markup=False)
+    for pr in plan["problems"]:
+        out.print(f"  [red]problem[/] [{pr['kind']}]: ", end="", highlight=False)
+        out.print(pr["message"], highlight=False, markup=False)
+    out.print("levels JSON (what `--yes` loads; `gridgov levels load` takes it too):")
+    out.print(
+        json.dumps(plan["levels_json"], ensure_ascii=False, indent=2),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if plan["problems"]:
+        return
+    if not yes:
+        out.print(
+            "next: re-run with --yes to load these levels (add --datum D to import the layer too), then"
+        )
+    elif datum is None:
+        out.print("next:")
+    if not (yes and datum):
+        for cmd in plan["import_commands"]:
+            out.print(f"  {cmd}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _describe_level(lv: dict[str, Any]) -> str:
+    from grid.levels import Level
+
+    return Level(
+        **{k: v for k, v in lv.items() if k not in ("features", "examples", "evidence")}
+    ).describe_format()
+
+
+@city_app.command("init")
+def city_init(
+    source: Annotated[
+        Path, typer.Option("--from", help="the boundary layer: GeoJSON, GeoPackage or Shapefile")
+    ],
+    code_field: Annotated[
+        str, typer.Option(help="field holding each unit's code (digits or not: 110105, P-075, A1)")
+    ],
+    name_field: Annotated[
+        str | None,
+        typer.Option(help="field holding unit names (default: a field called name, else the code)"),
+    ] = None,
+    parent_field: Annotated[
+        str | None,
+        typer.Option(help="field holding the code of each unit's parent, a unit already in the store"),
+    ] = None,
+    level_name: Annotated[
+        list[str] | None,
+        typer.Option("--level-name", help="name of the level found (repeat, top-down, for several)"),
+    ] = None,
+    code_prefix: Annotated[
+        str,
+        typer.Option("--code-prefix", help="put before every code (when ids collide with a stored layer's)"),
+    ] = "",
+    datum: Annotated[
+        str | None,
+        typer.Option(
+            help="datum of the layer (wgs84, cgcs2000, gcj02, bd09, EPSG:n): with --yes the layer is imported "
+            "too; with --add-layer it places the features against the stored units"
+        ),
+    ] = None,
+    add_layer: Annotated[
+        bool,
+        typer.Option(
+            "--add-layer",
+            help="the store already holds units: add this layer's levels below the level that contains them "
+            "(by code prefix or containment) or beside them as an independent layer",
+        ),
+    ] = False,
+    parent_level: Annotated[
+        str | None,
+        typer.Option(help="with --add-layer: the stored level the layer lies in (default: inferred)"),
+    ] = None,
+    independent: Annotated[
+        bool, typer.Option("--independent", help="with --add-layer: a layer of its own (police beside wards)")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="load the proposed levels (and import, given --datum)")
+    ] = False,
+    write: Annotated[
+        Path | None, typer.Option("--out", help="also write the levels JSON to this file")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="with --yes --datum: as `import units --repair`")
+    ] = False,
+    accept_dirty: Annotated[
+        bool, typer.Option("--accept-dirty", help="with --yes --datum: as `import units --accept-dirty`")
+    ] = False,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept", help="with --yes --datum: accept this finding kind, as `import units --accept`"
+        ),
+    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="attribute encoding of a Shapefile, e.g. gbk")] = None,
+    valid_from: ValidFromOpt = None,
+    fmt: FmtOpt = Fmt.text,
+) -> None:
+    """Propose the levels of a new city from one boundary layer; with --yes load them.
+
+    The code format (length or length range, and a pattern: \\d{3}, P-\\d{3}, [A-Z]\\d{1,2}) is inferred from
+    the codes. Codes of several lengths become a chain of levels when each longer code starts with
+    a shorter one and lies inside its polygon (110105 > 110105016); otherwise one level. When the store
+    already holds units (--add-layer), the layer's parent is found by --parent-field, by code prefix
+    or by containment, or it becomes an independent layer. Nothing is written without --yes; with
+    --yes --datum D the layer is imported too, in the same transaction (all or nothing).
+
+    A one-level city from file to first answer:
+
+      gridgov city init --from wards.geojson --code-field WARD --datum wgs84 --yes
+
+      gridgov assign requests.csv --lon-col lon --lat-col lat --datum wgs84 --out assigned.csv
+    """
+    from grid.db.cityinit import apply_plan, plan_city
+    from grid.db.engine import check_database
+    from grid.db.migrate import current, upgrade
+    from grid.inputs import check_text
+
+    with guarded():
+        check_database()
+        if current() is None:  # a new store: its schema first (as `gridgov db upgrade`)
+            upgrade()
+            err.print("created the schema of the new store (gridgov db upgrade)")
+        for label, value in (("--code-prefix", code_prefix), ("--code-field", code_field)):
+            check_text(value, label)
+        if (parent_level or independent) and not add_layer:
+            raise InputError("--parent-level and --independent go with --add-layer", code="invalid_option")
+        if (repair or accept_dirty or accept) and not (yes and datum):
+            raise InputError(
+                "--repair, --accept and --accept-dirty apply to the import: give --yes --datum D",
+                code="invalid_option",
+            )
+
+    def job(s: Any) -> dict[str, Any]:
+        plan = plan_city(
+            s,
+            source,
+            code_field=code_field,
+            name_field=name_field,
+            parent_field=parent_field,
+            level_names=level_name or [],
+            code_prefix=code_prefix,
+            datum=datum,
+            encoding=encoding,
+            parent_level=parent_level,
+            independent=independent,
+            add_layer=add_layer,
+            date=_d(valid_from),
+        )
+        result: dict[str, Any] = {
+            **plan.to_dict(),
+            "import_commands": plan.import_commands(datum),
+            "applied": False,
+        }
+        if yes and not plan.problems:
+            with out.status("loading...") as st:
+                applied = apply_plan(
+                    s,
+                    plan,
+                    datum=datum,
+                    encoding=encoding,
+                    valid_from=_d(valid_from),
+                    repair=repair,
+                    accept=accept or [],
+                    accept_dirty=accept_dirty,
+                    progress=lambda m: st.update(m) if fmt is Fmt.text else None,
+                )
+            result.update(applied, applied=True)
+        return result
+
+    def show(r: dict[str, Any]) -> None:
+        _print_plan(r, datum, yes)
+        if r["applied"]:
+            out.print(f"[bold]levels loaded[/]: {', '.join(r['levels_written'])}")
+            for rep in r["imports"]:
+                _print_report(rep)
+
+    try:
+        result = run_tx(job)
+    except ImportBlocked as exc:  # the levels were rolled back with the import
+        emit(exc.details, fmt, _print_report)
+        raise fail(exc) from None
+    if write is not None:
+        with guarded():
+            write.write_text(
+                json.dumps(result["levels_json"], ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
+    emit(result, fmt, show)
+    if result["problems"]:
+        if yes:
+            first = result["problems"][0]
+            raise fail(GridGovError(f"nothing was written: {first['message']}", code=first["kind"]))
+        raise typer.Exit(1)
 
 
 # ----------------------------------------------------------------------------- keys / petitions

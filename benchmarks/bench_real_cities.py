@@ -21,10 +21,11 @@ nothing is left behind; the store must hold no units.
 
 Toy size: one layer per city on the first :data:`TOY_ROWS` records; full: every layer, every row.
 
-Until ``gridgov city init`` lands the level is defined with ``grid.db.store.save_levels`` (one
-level of fixed code length): codes of varying length ("1".."22", "A1".."E18") are left-padded
-with "0" to the longest in a prepared copy of the layer (:func:`prepare_layer`), which
-:func:`grid.labels.code_key` reads back as the same key.
+The level is defined by the new-city path, ``gridgov city init`` (:func:`grid.db.cityinit.plan_city`
+and :func:`~grid.db.cityinit.apply_plan`), from the codes as the city wrote them ("1".."22",
+"A1".."E18": a length range and a pattern). Only codes that cannot be codes at all are made up
+in the prepared copy of the layer (:func:`prepare_layer`): none, blank or repeated, as a user
+would pick another field; each is listed.
 """
 
 from __future__ import annotations
@@ -161,15 +162,13 @@ class Prepared:
     path: Path
     code_field: str
     name_field: str
-    code_length: int
-    pattern: str
     frame: gpd.GeoDataFrame  # the layer as read, with ``_code`` (as stored) and ``_name``
     key_of_code: dict[str, str]  # stored code -> the key a label of this layer must have
     renamed: list[str]  # codes the harness had to make up (none, blank, zero, repeated)
 
 
 def prepare_layer(layer: Layer, workdir: Path) -> Prepared:
-    """The layer with its codes as the store will hold them (left-padded to one length).
+    """The layer with its codes as the store will hold them (as written by the city).
 
     A layer without codes (``code_field=None``: Baltimore's neighbourhoods have names only) is
     numbered 001.. in name order; a unit whose code is blank, zero or repeated (LA's two NCs of
@@ -201,19 +200,16 @@ def prepare_layer(layer: Layer, workdir: Path) -> Prepared:
                     f"{layer.code_field}={raw.iloc[i]!r} ({'' if names is None else names.iloc[i]}) -> U{k}"
                 )
                 raw.iloc[i] = f"U{k}"
-    width = int(raw.str.len().max())
-    codes = raw.str.rjust(width, "0")
+    codes = raw
     if names is None:
         names = codes
-    alpha = bool(codes.str.contains(r"[^0-9]", regex=True).any())
-    pattern = rf"[0-9A-Za-z]{{{width}}}" if alpha else rf"\d{{{width}}}"
     out = gpd.GeoDataFrame({"code": codes, "name": names}, geometry=gdf.geometry.values, crs=gdf.crs)
     path = workdir / f"{layer.city}_{layer.level}.geojson"
     out.to_file(path, driver="GeoJSON", engine="pyogrio")
     frame = gdf.assign(_code=codes.to_numpy(), _name=names.to_numpy())
     keys = {c: _unit_key(layer, c, n) for c, n in zip(codes, names, strict=True)}
     key_of_code = {c: k for c, k in keys.items() if k}
-    return Prepared(path, "code", "name", width, pattern, frame, key_of_code, renamed)
+    return Prepared(path, "code", "name", frame, key_of_code, renamed)
 
 
 def _unit_key(layer: Layer, code: str, name: str) -> str | None:
@@ -289,11 +285,15 @@ def scratch_session(url: str | None = None) -> Iterator[Any]:
         eng.dispose()
 
 
-def level_definition(layer: Layer, prep: Prepared) -> Any:
-    """The one-level city: ``Levels([Level(...)])`` (``gridgov city init`` will propose it)."""
-    from grid.levels import Level, Levels
+def define_level(session: Any, layer: Layer, prep: Prepared) -> Any:
+    """The one-level city's levels, as ``gridgov city init --yes`` defines them; returns the plan."""
+    from grid.db.cityinit import apply_plan, plan_city
 
-    return Levels([Level(layer.level, 0, prep.code_length, layer.level, prep.pattern, None)])
+    plan = plan_city(
+        session, prep.path, code_field=prep.code_field, name_field=prep.name_field, level_names=[layer.level]
+    )
+    apply_plan(session, plan)
+    return plan
 
 
 def run_python(
@@ -307,9 +307,8 @@ def run_python(
     """
     from grid.db.assign import assign_file
     from grid.db.importer import import_units
-    from grid.db.store import save_levels
 
-    save_levels(session, level_definition(layer, prep))
+    define_level(session, layer, prep)
     report = import_units(
         session,
         prep.path,
@@ -335,30 +334,22 @@ def run_python(
     return {"import": {"created": len(getattr(report, "created", []) or [])}, "assign": summary}
 
 
-def levels_json(layer: Layer, prep: Prepared) -> list[dict[str, Any]]:
-    """The levels file of ``gridgov levels load`` for the one-level city."""
-    return [
-        {
-            "name": lv.name,
-            "rank": lv.rank,
-            "code_length": lv.code_length,
-            "label": lv.label,
-            "pattern": lv.pattern,
-            "parent": lv.parent,
-        }
-        for lv in level_definition(layer, prep)
-    ]
-
-
-def cli_steps(
-    layer: Layer, prep: Prepared, levels_file: Path, records: Path, out: Path, *, by_date: bool
-) -> list[list[str]]:
-    """The same steps as :func:`run_python`, as ``gridgov`` command lines (tests run them).
-
-    When ``gridgov city init --from FILE --code-field F --yes`` lands, it replaces the first
-    step (and the padding of :func:`prepare_layer`).
-    """
+def cli_steps(layer: Layer, prep: Prepared, records: Path, out: Path, *, by_date: bool) -> list[list[str]]:
+    """The same steps as :func:`run_python`, as ``gridgov`` command lines (tests run them)."""
     city = CITIES[layer.city]
+    init = [
+        "city",
+        "init",
+        "--from",
+        str(prep.path),
+        "--code-field",
+        prep.code_field,
+        "--name-field",
+        prep.name_field,
+        "--level-name",
+        layer.level,
+        "--yes",
+    ]
     imp = [
         "import",
         "units",
@@ -395,7 +386,7 @@ def cli_steps(
         "--format",
         "json",
     ]
-    return [["levels", "load", str(levels_file)], imp, assign]  # fmt: skip
+    return [init, imp, assign]
 
 
 # --- evaluation ---------------------------------------------------------------------------------

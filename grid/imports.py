@@ -55,12 +55,14 @@ def prepare_units(
     repair: bool = False,
     source: str = "",
     reference: gpd.GeoDataFrame | None = None,
+    code_prefix: str = "",
 ) -> PreparedLayer:
     """Turn a layer as read from a file into the columns the store and the validator use.
 
     ``reference`` (stored units in EPSG:4326, optional) only helps the error for a layer whose
     coordinates are projected but declared as degrees: the projected CRSs that put the layer
-    on the reference are named (see :func:`projected_coordinates_error`).
+    on the reference are named (see :func:`projected_coordinates_error`). ``code_prefix`` is
+    put before every code.
     """
     lv = levels.by_name(level)
     if parent_field and parent_code:
@@ -82,6 +84,8 @@ def prepare_units(
         raise InputError(f"level {level} has no parent level; drop --parent-code", code="invalid_option")
 
     codes = [code_str(v) for v in gdf[code_field]]
+    if code_prefix:  # e.g. NC before a neighborhood council id that would collide with a ward's
+        codes = [None if c is None else code_prefix + c for c in codes]
     names = [("" if v is None else str(v)).strip() for v in gdf[name_field]]
     if parent_field:
         parents = [code_str(v) for v in gdf[parent_field]]

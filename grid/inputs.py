@@ -38,6 +38,20 @@ class InvalidCharacters(InputError):
     status = 422
 
 
+class FieldTooLong(InputError):
+    """A text longer than the column that would store it (the limits come from the models)."""
+
+    code = "field_too_long"
+    status = 422
+
+
+def length_problem(value: str, limit: int) -> str | None:
+    """Why ``value`` does not fit a column of ``limit`` characters, or ``None``."""
+    if len(value) <= limit:
+        return None
+    return f"is {len(value)} characters long, more than the {limit} it can hold"
+
+
 class OutOfRange(InputError):
     code = "value_out_of_range"
     status = 422

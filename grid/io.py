@@ -6,15 +6,20 @@ Nothing here writes anywhere.
 
 from __future__ import annotations
 
+import io
 import math
+import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from grid.encodings import check_gb18030_text, decode_text
 from grid.errors import InputError
+from grid.inputs import InvalidCharacters, text_problem, walk_problem
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb"}
 
@@ -23,7 +28,9 @@ def read_layer(path: str | Path, layer: str | None = None, encoding: str | None 
     """Read a vector layer, keeping its declared CRS (``None`` when the file declares none).
 
     A Shapefile without a ``.cpg`` says nothing of its attribute encoding; Chinese ones are often
-    GBK. Unless ``encoding`` is given, such a file is read as UTF-8 and, if that fails, as GB18030.
+    GBK. Unless ``encoding`` is given, such a file is read as UTF-8 and, if that fails, as GB18030;
+    attributes that read as Big5 or Shift-JIS instead are refused (``unsupported_encoding``: give
+    ``--encoding``).
     """
     p = Path(path)
     if not p.exists():
@@ -53,6 +60,10 @@ def read_layer(path: str | Path, layer: str | None = None, encoding: str | None 
                 f"cannot read {p.name} as a vector layer: {exc}", code="unreadable_file"
             ) from exc
     assert gdf is not None
+    if len(tries) > 1 and enc == "gb18030":  # GB18030 reads almost anything: Big5? Shift-JIS?
+        texts = [v for c in gdf.columns if c != "geometry" for v in gdf[c] if isinstance(v, str)]
+        hint = f"put {p.stem}.cpg holding {{enc}} beside it (gridgov import units: --encoding {{enc}})"
+        check_gb18030_text([*map(str, gdf.columns), *texts], p.name, option=hint)
     if "geometry" not in gdf or gdf.geometry is None:
         raise InputError(f"{p.name} has no geometry column", code="unreadable_file")
     if p.suffix.lower() in {".geojson", ".json"} and gdf.crs is not None and gdf.crs.is_geographic:
@@ -124,7 +135,10 @@ def code_str(value: Any) -> str | None:
 
 
 def read_csv(path: str | Path, *, required: list[str], dtype: Any = str) -> pd.DataFrame:
-    """Read a UTF-8 (or UTF-8 with BOM / GB18030) CSV, checking the header before anything is used."""
+    """Read a UTF-8 (or UTF-8 with BOM / GB18030) CSV, checking the header before anything is used.
+
+    A file that reads as Big5 or Shift-JIS is refused (``unsupported_encoding``, see
+    :mod:`grid.encodings`)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"file not found: {p}", code="file_not_found")
@@ -138,25 +152,20 @@ def read_csv(path: str | Path, *, required: list[str], dtype: Any = str) -> pd.D
             code="malformed_csv",
             details={"line": nul},
         )
-    last: Exception | None = None
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            # index_col=False: a first row with more fields than the header must not become the
-            # index (which shifts every value one column to the right); pandas only warns then
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                df = pd.read_csv(p, dtype=dtype, keep_default_na=False, encoding=enc, index_col=False)
-            break
-        except UnicodeDecodeError as exc:
-            last = exc
-        except pd.errors.ParserWarning as exc:
-            raise InputError(
-                f"{p.name}: malformed CSV: a row has more fields than the header", code="malformed_csv"
-            ) from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{p.name}: malformed CSV: {exc}", code="malformed_csv") from exc
-    else:
-        raise InputError(f"{p.name}: not UTF-8 or GB18030 text ({last})", code="malformed_csv")
+    # UTF-8, else GB18030; a Big5 or Shift-JIS file is refused, never read as mojibake
+    text = decode_text(p.read_bytes(), p.name)
+    try:
+        # index_col=False: a first row with more fields than the header must not become the
+        # index (which shifts every value one column to the right); pandas only warns then
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False, index_col=False)
+    except pd.errors.ParserWarning as exc:
+        raise InputError(
+            f"{p.name}: malformed CSV: a row has more fields than the header", code="malformed_csv"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{p.name}: malformed CSV: {exc}", code="malformed_csv") from exc
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(
@@ -194,3 +203,109 @@ def read_point_rows(path: str | Path, *, required: list[str]) -> tuple[pd.DataFr
     import numpy as np
 
     return pd.DataFrame(gdf.drop(columns="geometry")), np.asarray(gdf.geometry.values, dtype=object), gdf.crs
+
+
+# --- text that cannot be stored (NUL, other control characters) ------------------------------
+
+_JSON_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]")  # a JSON escape of a C0 control character
+
+
+def _raw_text_problems(p: Path) -> dict[tuple[int, str], str]:
+    """Problems GDAL hides: it cuts a string at a NUL (``"双井\\u0000街道"`` reads as ``"双井"``).
+    GeoJSON: the properties of each feature as JSON parses them; GeoPackage: the text columns of
+    its first layer as SQLite holds them. ``{(row, field): problem}``, rows 0-based."""
+    import json
+    import sqlite3
+
+    found: dict[tuple[int, str], str] = {}
+    suffix = p.suffix.lower()
+    if suffix in {".geojson", ".json"}:
+        raw = p.read_bytes()
+        if not _JSON_CONTROL.search(raw):
+            return found
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return found
+        feats = doc.get("features") if isinstance(doc, dict) else None
+        for i, f in enumerate(feats if isinstance(feats, list) else []):
+            props = f.get("properties") if isinstance(f, dict) else None
+            for k, v in (props or {}).items() if isinstance(props, dict) else ():
+                hit = walk_problem(v, str(k)) or (text_problem(str(k)) and (str(k), text_problem(str(k))))
+                if hit:
+                    found[(i, str(k))] = str(hit[1])
+    elif suffix == ".gpkg":
+        try:
+            con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return found
+        try:
+            table = con.execute(
+                "SELECT table_name FROM gpkg_contents WHERE data_type = 'features' ORDER BY rowid LIMIT 1"
+            ).fetchone()
+            if table is None:
+                return found
+            name = table[0].replace('"', '""')
+            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")') if "TEXT" in str(r[2]).upper()]
+            for c in cols:
+                q = c.replace('"', '""')
+                rows = con.execute(
+                    f'SELECT n - 1 FROM (SELECT row_number() OVER (ORDER BY rowid) AS n, "{q}" AS v '
+                    f"FROM \"{name}\") WHERE instr(CAST(v AS BLOB), x'00') > 0"
+                ).fetchall()
+                for (i,) in rows:
+                    found[(int(i), c)] = "holds the control character U+0000"
+        except sqlite3.Error:
+            return found
+        finally:
+            con.close()
+    return found
+
+
+def text_problems(
+    df: pd.DataFrame, path: str | Path | None = None, fields: Iterable[str | None] | None = None
+) -> list[tuple[int, str, str]]:
+    """Every text value of a table read from a file that cannot be stored (:mod:`grid.inputs`):
+    ``(row, field, problem)``, rows 0-based in file order; only ``fields`` when given. With
+    ``path`` (a GeoJSON or GeoPackage), the file itself is read too, for the NULs GDAL drops
+    silently."""
+    keep = None if fields is None else {str(f) for f in fields if f is not None}
+    found = _raw_text_problems(Path(path)) if path is not None and Path(path).exists() else {}
+    if keep is not None:
+        found = {k: v for k, v in found.items() if k[1] in keep}
+    for col in df.columns:
+        if col == "geometry" or (keep is not None and str(col) not in keep):
+            continue
+        p = text_problem(str(col))
+        if p:
+            found.setdefault((0, str(col)), f"(the field name) {p}")
+        if df[col].dtype != object:
+            continue
+        for i, v in enumerate(df[col].tolist()):
+            if isinstance(v, str):
+                p = text_problem(v)
+                if p:
+                    found.setdefault((i, str(col)), p)
+    return sorted((i, f, why) for (i, f), why in found.items())
+
+
+def check_layer_text(
+    df: pd.DataFrame,
+    path: str | Path,
+    fields: Iterable[str | None] | None = None,
+    *,
+    what: str = "feature",
+    limit: int = 20,
+) -> None:
+    """Refuse a layer holding text that cannot be stored (``invalid_characters``) in ``fields``
+    (default: every field), naming each feature (1-based, in file order) and field."""
+    bad = text_problems(df, path, fields)
+    if not bad:
+        return
+    where = "; ".join(f"{what} {i + 1}, field {f!r}: {why}" for i, f, why in bad[:5])
+    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+    raise InvalidCharacters(
+        f"{Path(path).name}: {len(bad)} value(s) hold characters that cannot be stored: {where}{more}; "
+        "nothing was written",
+        details={"problems": [{what: i + 1, "field": f, "problem": why} for i, f, why in bad[:limit]]},
+    )

@@ -54,7 +54,7 @@ LEVEL_FIELDS = (
 MAX_NAME = 32  # unit_level.name
 MAX_LABEL = 64  # unit_level.label
 MAX_PATTERN = 200  # unit_level.pattern
-MAX_CODE_LENGTH = 64
+MAX_CODE_LENGTH = 32  # unit.code
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
@@ -91,6 +91,17 @@ class Level:
         else:
             size = f"{lo or 1}-{hi if hi is not None else '…'} chars"
         return f"{size} /{self.pattern}/"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The level as ``levels load`` takes it (unset lengths left out)."""
+        d: dict[str, Any] = {"name": self.name, "rank": self.rank}
+        for fld in ("code_length", "min_length", "max_length"):
+            if getattr(self, fld) is not None:
+                d[fld] = getattr(self, fld)
+        d.update(
+            {"label": self.label, "pattern": self.pattern, "parent": self.parent, "nesting": self.nesting}
+        )
+        return d
 
     def code_problem(self, code: str) -> str | None:
         """Why ``code`` is not a valid code of this level, or ``None``."""
@@ -240,15 +251,7 @@ class Levels:
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The levels as ``levels load`` takes them (fields at their defaults left out)."""
-        out: list[dict[str, Any]] = []
-        for lv in self.levels:
-            d: dict[str, Any] = {"name": lv.name, "rank": lv.rank}
-            for fld in ("code_length", "min_length", "max_length"):
-                if getattr(lv, fld) is not None:
-                    d[fld] = getattr(lv, fld)
-            d.update({"label": lv.label, "pattern": lv.pattern, "parent": lv.parent, "nesting": lv.nesting})
-            out.append(d)
-        return out
+        return [lv.to_dict() for lv in self.levels]
 
     @classmethod
     def from_dicts(cls, rows: Iterable[dict[str, object]]) -> Levels:

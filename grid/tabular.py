@@ -8,7 +8,8 @@ instead of being dropped.
 
 Rules (documented in ``gridgov assign --help``):
 
-- encoding: UTF-8 (with or without BOM), else GB18030; a NUL byte refuses the file.
+- encoding: UTF-8 (with or without BOM), else GB18030; a NUL byte refuses the file, and so does
+  a file that reads as Big5 or Shift-JIS rather than GB18030 (``unsupported_encoding``).
 - the header: duplicate names are refused (``duplicate_columns``); empty names are kept; a name
   starting with :data:`OUTPUT_PREFIX` is refused (``reserved_columns``): those are our output columns,
   drop them before assigning again.
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from grid.encodings import decode_text
 from grid.errors import InputError
 
 OUTPUT_PREFIX = "gg_"
@@ -84,7 +86,8 @@ class PointTable:
 
 
 def decode_csv_bytes(raw: bytes, name: str, encoding: str | None = None) -> str:
-    """UTF-8 (BOM dropped) else GB18030; a NUL byte or undecodable bytes refuse the file."""
+    """UTF-8 (BOM dropped) else GB18030; a NUL byte or undecodable bytes refuse the file, and so
+    does a file that reads as Big5 or Shift-JIS (``unsupported_encoding``, see :mod:`grid.encodings`)."""
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
@@ -93,12 +96,12 @@ def decode_csv_bytes(raw: bytes, name: str, encoding: str | None = None) -> str:
             code="malformed_csv",
             details={"line": line},
         )
-    for enc in [encoding] if encoding else ["utf-8-sig", "gb18030"]:
-        try:
-            return raw.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    raise InputError(f"{name}: not UTF-8 or GB18030 text", code="malformed_csv")
+    if encoding is None:
+        return decode_text(raw, name)  # UTF-8, else GB18030 unless it reads as Big5/Shift-JIS
+    try:
+        return raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise InputError(f"{name}: not {encoding} text ({exc})", code="malformed_csv") from None
 
 
 def check_header(columns: list[str], name: str) -> None:

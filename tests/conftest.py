@@ -122,3 +122,20 @@ def committed_db(engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch) -
     yield db_url
     get_settings.cache_clear()
     truncate(engine)
+
+
+@pytest.fixture()
+def new_city(committed_db: str, engine: Engine) -> Iterator[str]:
+    """An empty store whose level definitions are put back afterwards (``levels load`` and
+    ``city init`` replace them)."""
+    with engine.connect() as c:
+        saved = [dict(r) for r in c.execute(text("SELECT * FROM unit_level ORDER BY rank")).mappings()]
+    yield committed_db
+    truncate(engine)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM unit_level"))
+        for row in saved:
+            cols = ", ".join(row)
+            c.execute(
+                text(f"INSERT INTO unit_level ({cols}) VALUES ({', '.join(':' + k for k in row)})"), row
+            )

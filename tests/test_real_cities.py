@@ -2,7 +2,7 @@
 
 The data are read from ``../shared/data/real_cities`` (see each city's SOURCE.txt); the layers
 and columns are those of ``benchmarks/bench_real_cities.py`` (one table). Each city goes in
-through the CLI, as a new user would: ``gridgov levels load`` (until ``gridgov city init``),
+through the CLI, as a new user would: ``gridgov city init``,
 ``gridgov import units``, ``gridgov assign``; then every input row must be in the output and our
 owner must agree with the city's own label at least as well as plain ``geopandas.sjoin``.
 """
@@ -12,20 +12,17 @@ from __future__ import annotations
 import csv
 import doctest
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import grid.labels
 from api.cli import app
 from benchmarks import bench_real_cities as rc
 from grid.labels import code_key, label_key, name_key
-from tests.conftest import truncate
 
 runner = CliRunner()
 LAYER = {layer.key: layer for layer in rc.LAYERS}
@@ -129,22 +126,6 @@ def test_layer_preparation_reports_made_up_codes(tmp_path: Path) -> None:
 # --- through the CLI -----------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def new_city(committed_db: str, engine: Engine) -> Iterator[str]:
-    """An empty store whose level definitions are put back afterwards (``levels load`` replaces them)."""
-    with engine.connect() as c:
-        saved = [dict(r) for r in c.execute(text("SELECT * FROM unit_level ORDER BY rank")).mappings()]
-    yield committed_db
-    truncate(engine)
-    with engine.begin() as c:
-        c.execute(text("DELETE FROM unit_level"))
-        for row in saved:
-            cols = ", ".join(row)
-            c.execute(
-                text(f"INSERT INTO unit_level ({cols}) VALUES ({', '.join(':' + k for k in row)})"), row
-            )
-
-
 def _invoke(argv: list[str]) -> str:
     r = runner.invoke(app, argv)
     shown = f"gridgov {' '.join(argv)}\n{r.output}"
@@ -158,11 +139,9 @@ def _through_cli(key: str, tmp_path: Path, *, by_date: bool) -> tuple[dict[str, 
     layer = LAYER[key]
     city = rc.CITIES[layer.city]
     prep = rc.prepare_layer(layer, tmp_path)
-    levels = tmp_path / "levels.json"
-    levels.write_text(json.dumps(rc.levels_json(layer, prep)), encoding="utf-8")
     records, _ = rc.records_file(city, "toy", tmp_path)
     out = tmp_path / "assigned.csv"
-    *setup, assign = rc.cli_steps(layer, prep, levels, records, out, by_date=by_date)
+    *setup, assign = rc.cli_steps(layer, prep, records, out, by_date=by_date)
     for argv in setup:
         _invoke(argv)
     printed = _invoke(assign)

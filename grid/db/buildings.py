@@ -22,15 +22,17 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from grid.datum import parse_datum, to_wgs84
-from grid.db.models import ImportRun
+from grid.db.limits import string_limits
+from grid.db.models import Building, ImportRun
 from grid.db.store import load_levels, units_at
 from grid.errors import ImportBlocked, InputError
-from grid.io import code_str, read_point_rows
+from grid.io import code_str, read_point_rows, text_problems
 
 REQUIRED = ["building_id", "address", "households"]
 OPTIONAL = ["compound", "road", "door_number", "building_no", "floors", "community_code"]
-MAX_ID = 64  # the widths of the store's columns: a longer value is a problem of its row
-SHORT_FIELDS = {"door_number": 32, "building_no": 32, "community_code": 32}
+#: the widths of the store's columns (from the model): a longer value is a problem of its row
+MAX_ID = string_limits(Building)["building_id"]
+SHORT_FIELDS = {c: n for c, n in string_limits(Building).items() if c in OPTIONAL}
 MAX_INT = 2**31 - 1  # households and floors are 32-bit integers
 
 
@@ -79,6 +81,16 @@ def import_buildings(
         raise ImportBlocked(
             f"{p.name}: {len(problems)} row(s) are not points; nothing was written",
             details={"problems": problems[:50]},
+        )
+    # NUL/control characters in a field we store (GDAL cuts at a NUL: the file is read too)
+    for i, f, why in text_problems(df, p, [*REQUIRED, *OPTIONAL]):
+        problems.append(
+            {
+                "row": i + 1,
+                "kind": "invalid_characters",
+                "field": f,
+                "message": f"{f} {why}; such characters cannot be stored",
+            }
         )
     wgs = np.asarray(shapely.force_2d(to_wgs84(pts, dat, source_crs=crs)), dtype=object)
     foot = None

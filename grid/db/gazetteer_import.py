@@ -22,15 +22,16 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from grid.datum import parse_datum, to_wgs84
-from grid.db.models import ImportRun
+from grid.db.limits import string_limits
+from grid.db.models import GazetteerPlace, ImportRun
 from grid.errors import ImportBlocked, InputError
-from grid.io import read_point_rows
+from grid.io import read_point_rows, text_problems
 
 KINDS = ("building", "compound", "road", "door", "landmark", "crossing", "community", "street", "district")
 OPTIONAL = ("building_id", "compound", "road", "door_number", "building_no", "community_code")
 RANGES = ("from_left", "to_left", "from_right", "to_right")
-#: the widths of the store's columns: a longer value is a problem of its row
-LIMITS = {"place_id": 64, "building_id": 64, "door_number": 32, "building_no": 32, "community_code": 32}
+#: the widths of the store's columns (from the model): a longer value is a problem of its row
+LIMITS = {c: n for c, n in string_limits(GazetteerPlace).items() if c in ("place_id", *OPTIONAL)}
 MAX_INT = 2**31 - 1  # households is a 32-bit integer
 
 
@@ -96,6 +97,17 @@ def import_addresses(
     if df.empty:
         raise InputError(f"{p.name} holds no places", code="empty_file")
     problems: list[dict[str, Any]] = []
+    # NUL/control characters in any field we store (GDAL cuts at a NUL: the file is read too)
+    stored = ["place_id", "kind", "name", "aliases", *OPTIONAL]
+    for j, f, why in text_problems(df, p, stored):
+        problems.append(
+            {
+                "row": j + 1,
+                "place_id": _text(df.at[j, "place_id"]) if "place_id" in df.columns else None,
+                "kind": "invalid_characters",
+                "message": f"{f} {why}; such characters cannot be stored",
+            }
+        )
     rows: list[dict[str, Any]] = []
     for i, r in df.iterrows():
         k = _text(r.get("kind"))

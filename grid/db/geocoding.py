@@ -20,6 +20,7 @@ from grid.db.jurisdiction import _generation, decide_point, get_index
 from grid.db.store import cell_bindings
 from grid.errors import GridGovError, InputError
 from grid.gazetteer import Gazetteer, Place
+from grid.inputs import check_text
 
 _CACHE: OrderedDict[tuple[Any, ...], Gazetteer] = OrderedDict()
 _LOCK = threading.Lock()
@@ -122,6 +123,7 @@ def geocode_text(
         raise InputError("empty address", code="empty_address")
     if len(q) > MAX_QUERY:
         raise InputError(f"address longer than {MAX_QUERY} characters", code="address_too_long")
+    check_text(q, "address")  # the shared rule: NUL cannot reach PostgreSQL (CLI geocode, assign)
     date = at or dt.date.today()
     gaz = load_gazetteer(session, date)
     kw = {} if review_below is None else {"review_below": review_below}

@@ -16,17 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from grid.config import get_settings
-from grid.db.models import ImportRun
+from grid.db.limits import check_lengths
+from grid.db.models import ImportRun, Unit
 from grid.db.store import buildings_at, load_levels, units_at
 from grid.errors import Conflict, ImportBlocked, InputError
 from grid.imports import datum_suspect, prepare_units
-from grid.io import read_layer
+from grid.io import check_layer_text, code_str, read_layer, require_fields
+from grid.levels import Levels
 from grid.validate import KINDS, Finding, validate_units
 
 Progress = Callable[[str], None]
@@ -112,8 +115,17 @@ def import_units(
     source: str | None = None,
     tolerance_m2: float | None = None,
     progress: Progress | None = None,
+    code_prefix: str = "",
+    select_by_code: bool = False,
 ) -> ImportReport:
-    """Import one level of boundaries from a file. Raises :class:`ImportBlocked` (nothing written)."""
+    """Import one level of boundaries from a file. Raises :class:`ImportBlocked` (nothing written).
+
+    ``code_prefix`` is put before every code read (independent layers whose ids would collide:
+    council district ``5`` and neighborhood council ``5`` become ``CD5`` and ``NC5``).
+    ``select_by_code`` is for a file holding several levels: the features whose code has another
+    level's format are left out (and counted); the rest, including codes that fit no level, are
+    this level's and validated as such.
+    """
     say = progress or (lambda _msg: None)
     settings = get_settings()
     tol = settings.tolerance_m2 if tolerance_m2 is None else tolerance_m2
@@ -131,6 +143,12 @@ def import_units(
     gdf = read_layer(path, encoding=encoding)
     if gdf.empty:
         raise InputError(f"{Path(path).name} holds no features", code="empty_file")
+    # NUL/control characters in a field we store: refused, naming the feature (GDAL cuts at a NUL)
+    check_layer_text(gdf, path, [code_field, name_field, parent_field, source_field])
+    file_rows = np.arange(1, len(gdf) + 1)
+    skipped = 0
+    if select_by_code:
+        gdf, file_rows, skipped = _select_level(gdf, levels, level, code_field, code_prefix, Path(path).name)
     parents = units_at(session, d, lv.parent) if lv.parent else None
     prepared = prepare_units(
         gdf,
@@ -146,8 +164,11 @@ def import_units(
         repair=repair,
         source=Path(path).name,
         reference=_reference(session, d, parents),
+        code_prefix=code_prefix,
     )
     new_units = prepared.units
+    new_units["row"] = file_rows
+    check_lengths(new_units, Unit, ["code", "name", "parent_code", "source"], Path(path).name, file_rows)
     report = ImportReport(
         source=str(path),
         level=level,
@@ -242,6 +263,8 @@ def import_units(
         "blocking": len(blocking),
         "repaired": len(prepared.repairs),
     }
+    if select_by_code:
+        report.counts["skipped_other_levels"] = skipped
 
     # -- buildings whose unit at this level would change
     new_state = state[~state["code"].isin(report.retired)]
@@ -277,6 +300,8 @@ def import_units(
             "retire_missing": retire_missing,
             "tolerance_m2": tol,
             "source_crs": prepared.source_crs,
+            "code_prefix": code_prefix,
+            "select_by_code": select_by_code,
         },
         findings=report.findings,
         accepted=accepted,
@@ -325,6 +350,27 @@ def import_units(
     report.applied = True
     report.import_id = run.id
     return report
+
+
+def _select_level(
+    gdf: gpd.GeoDataFrame, levels: Levels, level: str, code_field: str, prefix: str, source: str
+) -> tuple[gpd.GeoDataFrame, np.ndarray, int]:
+    """The features of a multi-level file that are ``level``'s: those whose code has no other
+    level's format. Returns them, their row numbers in the file and how many were left out."""
+    require_fields(gdf, {"--code-field": code_field}, source)
+    others = [lv for lv in levels if lv.name != level]
+    keep = []
+    for v in gdf[code_field]:
+        c = code_str(v)
+        keep.append(c is None or not any(o.code_problem(prefix + c) is None for o in others))
+    mask = np.asarray(keep, dtype=bool)
+    if not mask.any():
+        raise InputError(
+            f"{source}: no feature has a code of {level} ({levels.by_name(level).describe_format()}); "
+            "every code has another level's format",
+            code="empty_file",
+        )
+    return gdf[mask], np.flatnonzero(mask) + 1, int((~mask).sum())
 
 
 def _reference(session: Session, d: dt.date, parents: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:

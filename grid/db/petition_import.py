@@ -1,8 +1,10 @@
 """``gridgov import petitions FILE``: a CSV of petitions (as a 12345 centre exports them), all or nothing.
 
-Every row is checked first (text, type, channel, category, urgency, time, coordinates with datum);
-one bad row blocks the whole file and the report names each bad row by its line, so nothing is
-half-imported. The rows are then written in one transaction, committed, and located and dispatched
+Every row is checked first (text, type, channel, category, urgency, time, coordinates with datum,
+characters that cannot be stored, lengths against the columns); one bad row blocks the whole file
+and the report names each bad row by its line, so nothing is half-imported. The CSV is read with
+the csv module: a quoted text may span lines, and a record with the wrong number of fields (a file
+cut in the middle of its last row: ``truncated_row``) is a bad row, never a petition. The rows are then written in one transaction, committed, and located and dispatched
 in batches (a crash there leaves ``received`` petitions that ``gridgov petitions process`` finishes).
 A row whose ``external_id`` is already in the store is skipped as a replay, not duplicated.
 """
@@ -17,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grid.db import petitions as svc
-from grid.errors import GridGovError, ImportBlocked
-from grid.io import read_csv
+from grid.errors import GridGovError, ImportBlocked, InputError
+from grid.tabular import OUTPUT_PREFIX, check_header, decode_csv_bytes, parse_csv_text
 
 REQUIRED = ["text", "category"]
 OPTIONAL = [
@@ -53,9 +55,45 @@ def _row(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    df = read_csv(path, required=REQUIRED)
-    return [_row(r) for r in df.to_dict(orient="records")]
+def read_records(path: str | Path) -> tuple[list[dict[str, Any]], list[int], list[dict[str, Any]]]:
+    """The rows of a petitions CSV (read with the csv module: a quoted text may span lines), the
+    physical line each starts on, and the records that are no petition: a wrong number of fields
+    (a file cut in the middle of its last row) or unreadable quoting, each with its line.
+
+    Encoding: UTF-8 or GB18030 (a Big5 or Shift-JIS file is refused); a NUL byte refuses the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"file not found: {p}", code="file_not_found")
+    raw = p.read_bytes()
+    t = parse_csv_text(decode_csv_bytes(raw, p.name), p.name)
+    check_header([c for c in t.columns if not c.startswith(OUTPUT_PREFIX)], p.name)  # duplicates
+    missing = [c for c in REQUIRED if c not in t.columns]
+    if missing:
+        raise InputError(
+            f"{p.name}: missing column(s) {', '.join(missing)}; columns are: {', '.join(t.columns)}",
+            code="malformed_csv",
+        )
+    width = len(t.columns)
+    cut = not raw.endswith((b"\n", b"\r"))  # the last record has no line end: cut mid-row?
+    rows, lines, bad = [], [], []
+    for k, (fields, line, error) in enumerate(zip(t.rows, t.line.tolist(), t.error, strict=True)):
+        if error is None:
+            rows.append(_row(dict(zip(t.columns, fields, strict=True))))
+            lines.append(int(line))
+            continue
+        if k == len(t.rows) - 1 and cut and len(fields) < width:
+            bad.append(
+                {
+                    "line": int(line),
+                    "code": "truncated_row",
+                    "message": f"the last record has {len(fields)} of the header's {width} fields and "
+                    "no line end: the file was cut in the middle of this row",
+                }
+            )
+        else:
+            bad.append({"line": int(line), "code": "wrong_field_count", "message": error})
+    return rows, lines, bad
 
 
 def import_petitions(
@@ -67,11 +105,10 @@ def import_petitions(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Check every row, then write all (the caller commits). Returns counts; raises ImportBlocked."""
-    rows = read_rows(path)
-    problems: list[dict[str, Any]] = []
+    rows, lines, bad_records = read_records(path)  # a cut or ragged record is a problem of its line
+    problems: list[dict[str, Any]] = list(bad_records)
     seen: dict[str, int] = {}
-    for i, r in enumerate(rows):
-        line = i + 2  # header is line 1
+    for r, line in zip(rows, lines, strict=True):
         try:
             svc.validate_intake(session, r)
         except GridGovError as exc:
@@ -90,10 +127,15 @@ def import_petitions(
             seen[ext] = line
     name = Path(path).name
     if problems:
+        problems.sort(key=lambda q: q["line"])
         raise ImportBlocked(
             f"{name}: {len(problems)} bad row(s); nothing was imported",
             code="invalid_rows",
-            details={"source": name, "rows": len(rows), "problems": problems[:MAX_PROBLEMS]},
+            details={
+                "source": name,
+                "rows": len(rows) + len(bad_records),
+                "problems": problems[:MAX_PROBLEMS],
+            },
         )
     known = set()
     if seen:

@@ -32,10 +32,11 @@ from sqlalchemy import String, func, select, text
 from sqlalchemy.orm import Session
 
 from grid.config import get_settings
+from grid.db.limits import string_limits
 from grid.db.models import Category, Petition, PetitionContact, PetitionEvent
 from grid.deadlines import TimeLimits, deadline_for, effective_urgency
 from grid.errors import Conflict, GridGovError, InputError, NotFound
-from grid.inputs import date_problem
+from grid.inputs import FieldTooLong, check_text, date_problem, length_problem
 from grid.lifecycle import OPEN, check
 from grid.privacy import mask_digit_runs, mask_email, mask_name, mask_phone
 from grid.workcal import WorkCalendar
@@ -142,10 +143,9 @@ def validate_intake(
     from grid.db.jurisdiction import to_point
 
     out: dict[str, Any] = {}
-    for field in ("text", "address", "external_id", "contact_name", "contact_phone", "contact_email"):
-        v = data.get(field)
-        if isinstance(v, str) and "\x00" in v:  # PostgreSQL text cannot hold NUL
-            raise InputError(f"{field}: contains a NUL character", code="invalid_text")
+    for field, v in data.items():  # the shared rule (grid.inputs): PostgreSQL text cannot hold NUL
+        if isinstance(v, str):
+            check_text(v, str(field))
     txt = _clean(data.get("text"))
     if txt is None:
         raise InputError("text: a petition needs its text", code="text_required")
@@ -206,6 +206,11 @@ def validate_intake(
         raise InputError("external_id: longer than 128 characters", code="invalid_external_id")
     out["external_id"] = ext
     out["contact"] = {k: _clean(data.get(f"contact_{k}")) for k in ("name", "phone", "email")}
+    widths = string_limits(PetitionContact)
+    for k, v in out["contact"].items():
+        too_long = length_problem(v, widths[k]) if v is not None and k in widths else None
+        if too_long:
+            raise FieldTooLong(f"contact_{k} {too_long}", details={"field": f"contact_{k}"})
     out["media_url"] = check_media_url(data.get("media_url"))
     return out
 

@@ -232,12 +232,20 @@ def assign_staff(
 
     This never touches the unit's boundary versions.
     """
+    from grid.db.limits import string_limits
+    from grid.inputs import check_text
+
+    for field, value in (("unit_code", unit_code), ("name", name), ("role", role), ("phone", phone)):
+        if isinstance(value, str):  # the shared rule: NUL and other controls cannot be stored
+            check_text(value, f"staff of {unit_code!r}: {field}")
     name = (name or "").strip()
     if not name:
         raise InputError(f"staff of {unit_code}: a name is required", code="invalid_value")
     role = (role or "").strip()
-    for field, value, limit in (("role", role, 32), ("phone", phone, 64)):
-        if value is not None and len(value) > limit:  # the widths of the staff columns
+    widths = string_limits(Staff)  # the widths of the staff columns
+    for field, value in (("role", role), ("phone", phone)):
+        limit = widths[field]
+        if value is not None and len(value) > limit:
             raise InputError(
                 f"staff of {unit_code}: {field} longer than {limit} characters", code="invalid_value"
             )
