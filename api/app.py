@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 
 from api import errors, security
 from api.guard import InputGuard, install_log_filter
+from api.logs import configure_logging
 from api.routes import (
     auth,
     geocode,
@@ -102,6 +103,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database_url = database_url or settings.database_url
+    configure_logging(settings.log_level, fmt=settings.log_format)
     errors.install(app)
     install_log_filter()
     app.add_middleware(InputGuard)  # inside the body limit (added by security.install: outermost)

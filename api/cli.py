@@ -119,6 +119,9 @@ def main(
         from grid.config import get_settings
 
         get_settings.cache_clear()
+    from api.logs import configure_logging
+
+    configure_logging()
 
 
 def fail(exc: GridGovError) -> typer.Exit:
@@ -397,33 +400,33 @@ def import_units_cmd(
     the area it moved. A GeoJSON in projected coordinates without a "crs" member needs
     `--datum EPSG:n`; the error names candidates when stored layers allow it.
     """
-    from grid.db.importer import import_units
+    from grid.db.importer import import_units_spec
+    from grid.imports import ImportSpec
 
     def job(s: Any) -> dict[str, Any]:
+        spec = ImportSpec(
+            level=level,
+            code_field=code_field,
+            name_field=name_field,
+            datum=datum,
+            parent_field=parent_field,
+            parent_code=parent_code,
+            households_field=households_field,
+            source_field=source_field,
+            encoding=encoding,
+            repair=repair,
+            code_prefix=code_prefix,
+            select_by_code=select_by_code,
+            valid_from=_d(valid_from),
+            dry_run=dry_run,
+            accept=tuple(accept or ()),
+            accept_dirty=accept_dirty,
+            retire_missing=retire_missing,
+            tolerance_m2=tolerance,
+        )
         with out.status("importing...") as st:
-            return import_units(
-                s,
-                file,
-                level=level,
-                code_field=code_field,
-                name_field=name_field,
-                datum=datum,
-                parent_field=parent_field,
-                parent_code=parent_code,
-                households_field=households_field,
-                source_field=source_field,
-                encoding=encoding,
-                valid_from=_d(valid_from),
-                dry_run=dry_run,
-                repair=repair,
-                accept=accept or [],
-                accept_dirty=accept_dirty,
-                retire_missing=retire_missing,
-                tolerance_m2=tolerance,
-                progress=lambda m: st.update(m) if fmt is Fmt.text else None,
-                code_prefix=code_prefix,
-                select_by_code=select_by_code,
-            ).to_dict()
+            progress = (lambda m: st.update(m)) if fmt is Fmt.text else None
+            return import_units_spec(s, file, spec, progress=progress).to_dict()
 
     run_report(job, fmt, _print_report)
 
@@ -883,7 +886,7 @@ def geocode_cmd(
     """Geocode every row with our own gazetteer. The output is the input, every column kept exactly as read and in order (no row dropped or reordered), plus gg_status (matched / needs_review with candidates / no_match / error), gg_level, gg_confidence, gg_lon, gg_lat (WGS84), gg_building_id, gg_cell_code, gg_community_code, gg_candidates, gg_conflicts (JSON), gg_error, gg_line (the physical line the record starts on). None is guessed. Same input rules as `gridgov assign` (duplicate or gg_* column names refused, a record with the wrong field count kept as error)."""
     from rich.progress import Progress
 
-    from grid.db.geocoding import geocode_text
+    from grid.db.geocoding import geocode_many
     from grid.tabular import OUTPUT_PREFIX, read_csv_text, write_csv
 
     def job(s: Any) -> dict[str, Any]:
@@ -909,17 +912,19 @@ def geocode_cmd(
         ]
         rows: list[list[str]] = []
         counts: dict[str, int] = {}
+        records = list(zip(t.fixed_rows(), t.line.tolist(), t.error, strict=True))
+        answers = geocode_many(s, (f[ci] for f, _, rerr in records if rerr is None), at=_d(at))
         with Progress(console=err, transient=True, disable=fmt is Fmt.json) as pb:
             task = pb.add_task("geocoding", total=len(t.rows))
-            for fields, line, rerr in zip(t.fixed_rows(), t.line.tolist(), t.error, strict=True):
+            for fields, line, rerr in records:
                 if rerr is not None:
                     g: dict[str, Any] = {"status": "error", "error": rerr}
                 else:
-                    try:
-                        g = geocode_text(s, fields[ci], at=_d(at))
+                    g = next(answers)
+                    if "status" in g:
                         g["error"] = None
-                    except GridGovError as exc:
-                        g = {"status": "error", "error": f"{exc.code}: {exc.message}"}
+                    else:  # the query could not be read
+                        g = {"status": "error", "error": f"{g['code']}: {g['error']}"}
                 vals = []
                 for c in cols:
                     v = g.get(c)
@@ -1228,14 +1233,12 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """The keys: name, prefix, roles, created, revoked."""
-    from sqlalchemy import select
-
-    from grid.db.models import ApiKey
+    from grid.db.users import list_keys
 
     def rows(s: Any) -> list[tuple[Any, ...]]:
         return [
-            (k.name, k.prefix, k.roles, k.scope, k.created_at, k.revoked_at)
-            for k in s.scalars(select(ApiKey).order_by(ApiKey.name))
+            (k["name"], k["prefix"], k["roles"], k["scope"], k["created_at"], k["revoked_at"])
+            for k in list_keys(s)
         ]
 
     for name, prefix, roles, scope, created, revoked in run_tx(rows):
@@ -1341,10 +1344,11 @@ def scores_cmd(
     top: Annotated[int, typer.Option(help="rows to print")] = 20,
 ) -> None:
     """The three rates (response, resolution, satisfaction) per unit for a month, ranked."""
+    from grid.db.petitions import CITY
     from grid.db.scores import month_scores
     from grid.scores import to_csv
 
-    df, meta = run_tx(lambda s: month_scores(s, level=level, month=month))
+    df, meta = run_tx(lambda s: month_scores(s, level=level, month=month, scope=CITY))
     if csv_out is not None:
         csv_out.write_text(to_csv(df), encoding="utf-8")
         out.print(f"wrote {csv_out}")
@@ -1454,10 +1458,9 @@ def maps_export(
 
     from rich.progress import Progress
 
-    from api.routes.maps import build_unit_page
     from grid.db.jurisdiction import get_index
-    from grid.db.mapdata import _descendants
     from maps.offline import VENDOR_DIR
+    from maps.unit_page import build_unit_page
 
     day = dt.date.today()
 
@@ -1468,7 +1471,7 @@ def maps_export(
         levels = list(reversed(idx.levels))
         top = levels.index(idx.units[unit][1])
         wanted = set(levels[top : top + depth + 1])
-        codes = [c for lv, cs in _descendants(idx, unit).items() if lv in wanted for c in sorted(cs)]
+        codes = [c for lv, cs in idx.descendants(unit).items() if lv in wanted for c in sorted(cs)]
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copytree(VENDOR_DIR, out_dir / "static" / "vendor", dirs_exist_ok=True)
         with Progress(transient=True) as bar:
@@ -1499,7 +1502,7 @@ def maps_export(
 @catalogue_app.command("load")
 def catalogue_load() -> None:
     """Seed the category catalogue and the routing catalogue for the districts and streets in force."""
-    from grid.db.catalogue import load_catalogue
+    from data.routing import load_catalogue
 
     counts = run_tx(lambda s: load_catalogue(s, dt.date.today()))
     out.print(f"catalogue: {counts}")

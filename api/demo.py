@@ -19,11 +19,10 @@ DEMO_USERS = {"demo-street": ("street_admin", DEMO_STREET), "demo-planner": ("pl
 
 def demo_key(session: Any) -> str:
     """A fresh development key named ``demo`` (the previous one is revoked and replaced)."""
-    from sqlalchemy import text
-
+    from grid.db.maintenance import delete_keys_named
     from grid.db.users import create_key
 
-    session.execute(text("DELETE FROM api_key WHERE name = :n"), {"n": DEMO_KEY_NAME})
+    delete_keys_named(session, DEMO_KEY_NAME)
     key, _ = create_key(session, DEMO_KEY_NAME, ["operator"])
     return key
 
@@ -33,13 +32,12 @@ def demo_users(session: Any) -> dict[str, str]:
     ``demo-street`` (street admin of 双井) and ``demo-planner``. Returns {username: password}."""
     import secrets
 
-    from sqlalchemy import text
-
+    from grid.db.maintenance import delete_user
     from grid.db.users import add_user
 
     out = {}
     for name, (role, unit) in DEMO_USERS.items():
-        session.execute(text("DELETE FROM app_user WHERE username = :n"), {"n": name})
+        delete_user(session, name)
         password = secrets.token_urlsafe(12)
         add_user(session, name, password, [role], [unit] if unit else [], full_name="demo account")
         out[name] = password

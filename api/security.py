@@ -44,7 +44,7 @@ _DEV_SECRET: str | None = None
 
 
 def _resolve(request: Request) -> Principal:
-    from api.deps import request_session
+    from grid.db.engine import session_scope
     from grid.db.users import key_principal, user_principal
 
     settings: Settings = request.app.state.settings
@@ -63,7 +63,7 @@ def _resolve(request: Request) -> Principal:
     if key is not None and auth:
         # two credentials: each must hold (a valid key never hides a bad or expired token)
         read_token(token or "", secret_key(settings))
-    with request_session(request) as session:
+    with session_scope(request.app.state.database_url, fast_generation=True) as session:
         if key is not None:
             return key_principal(session, key.strip(), settings.exempt_keys)
         assert token is not None

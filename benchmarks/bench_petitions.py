@@ -249,6 +249,7 @@ def _scores(cfg: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import text
 
     from grid.db.engine import session_scope
+    from grid.db.petitions import CITY
     from grid.db.scores import month_counts
     from grid.scores import ScoreWeights, month_bounds, rate_counts
 
@@ -256,7 +257,7 @@ def _scores(cfg: dict[str, Any]) -> dict[str, Any]:
     as_of = month_bounds("2023-08")[0]
     with session_scope() as s:
         t0 = time.perf_counter()
-        counts = month_counts(s, level="street", month=MONTH, as_of=as_of, table=YEAR_TABLE)
+        counts = month_counts(s, level="street", month=MONTH, as_of=as_of, table=YEAR_TABLE, scope=CITY)
         read_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         out = rate_counts(counts, ScoreWeights())

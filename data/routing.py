@@ -26,22 +26,28 @@ are listed per district as the branch serving it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grid.errors import InputError
-from grid.routing import GOV_KIND
+from grid.routing import CITY_HOTLINE_KIND, GOV_KIND
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "CATEGORIES_PATH",
     "CITY_HOTLINE_KIND",
     "CITY_RULES",
+    "DEPARTMENT_KINDS",
     "DISTRICT_RULES",
     "STREET_RULES",
     "build_routing",
     "department_kinds",
+    "load_catalogue",
     "load_categories",
 ]
 
@@ -49,7 +55,7 @@ CATEGORIES_PATH = Path(__file__).resolve().parent / "categories.json"
 
 # kind -> (level, name template, English name). {d}: district name (朝阳区); {ds}: short district name
 # (朝阳); {s}: street name (双井街道).
-_KINDS: dict[str, tuple[str, str, str]] = {
+DEPARTMENT_KINDS: dict[str, tuple[str, str, str]] = {
     GOV_KIND: ("district", "{d}人民政府", "District government (fallback owner)"),
     "cgw": ("district", "{d}城市管理委员会", "Urban management commission"),
     "cgzf": ("district", "{d}城市管理综合行政执法局", "Urban management enforcement bureau (城管执法)"),
@@ -208,7 +214,6 @@ _CITY_KINDS: dict[str, tuple[str, str]] = {
     "mzj": ("{c}民政局", "Civil affairs bureau (city)"),
     "zwfw": ("{c}政务服务和数据管理局", "Government services and data administration (city)"),
 }
-CITY_HOTLINE_KIND = "12345"
 
 # Placeless categories -> city department kind. A placeless category without a rule falls back to the
 # hotline itself (``{city}-12345``), never to a district: there is no place to say which district.
@@ -233,7 +238,8 @@ def department_kinds() -> list[dict[str, str]]:
     """The department kinds: ``kind`` (code suffix), ``level`` (district | street), ``name_template``
     and ``name_en``. The district government (``gov``) is the fallback owner."""
     return [
-        {"kind": k, "level": lv, "name_template": tpl, "name_en": en} for k, (lv, tpl, en) in _KINDS.items()
+        {"kind": k, "level": lv, "name_template": tpl, "name_en": en}
+        for k, (lv, tpl, en) in DEPARTMENT_KINDS.items()
     ]
 
 
@@ -252,7 +258,7 @@ def _short(district_name: str) -> str:
 
 
 def _dept_name(kind: str, district_name: str, street_name: str = "") -> str:
-    return _KINDS[kind][1].format(d=district_name, ds=_short(district_name), s=street_name)
+    return DEPARTMENT_KINDS[kind][1].format(d=district_name, ds=_short(district_name), s=street_name)
 
 
 def build_routing(
@@ -280,9 +286,9 @@ def build_routing(
         return {
             "code": f"{unit}-{kind}",
             "name": name,
-            "name_en": _KINDS[kind][2],
+            "name_en": DEPARTMENT_KINDS[kind][2],
             "kind": kind,
-            "level": _KINDS[kind][0],
+            "level": DEPARTMENT_KINDS[kind][0],
             "unit_code": unit,
         }
 
@@ -293,7 +299,7 @@ def build_routing(
 
     for d_code in sorted(district_names):
         d_name = district_names[d_code]
-        for kind, (level, _tpl, _en) in _KINDS.items():
+        for kind, (level, _tpl, _en) in DEPARTMENT_KINDS.items():
             if level == "district":
                 departments.append(dept(d_code, kind, _dept_name(kind, d_name)))
         for cat, (lead, co) in DISTRICT_RULES.items():
@@ -315,12 +321,12 @@ def build_routing(
                 f"street code {s_code} is not nested in its district's code {d_code}", code="bad_code"
             )
         d_name = district_names[d_code]
-        for kind, (level, _tpl, _en) in _KINDS.items():
+        for kind, (level, _tpl, _en) in DEPARTMENT_KINDS.items():
             if level == "street":
                 departments.append(dept(s_code, kind, _dept_name(kind, d_name, s_name)))
 
         def owner(kind: str, s_code: str = s_code, d_code: str = d_code) -> str:
-            return f"{s_code if _KINDS[kind][0] == 'street' else d_code}-{kind}"
+            return f"{s_code if DEPARTMENT_KINDS[kind][0] == 'street' else d_code}-{kind}"
 
         for cat, (lead, co) in STREET_RULES.items():
             if cat not in codes:
@@ -347,3 +353,16 @@ def build_routing(
     departments.sort(key=lambda d: d["code"])
     rules.sort(key=lambda r: (r["unit_code"], r["category_code"], r["role"] != "lead", r["department_code"]))
     return departments, rules
+
+
+def load_catalogue(
+    session: Session, date: dt.date, categories_path: str | Path = CATEGORIES_PATH
+) -> dict[str, int]:
+    """Seed the store's catalogue with the sample city's: the categories of ``categories_path`` and
+    the departments and rules of :func:`build_routing` for the districts and streets in force at
+    ``date`` (:func:`grid.db.catalogue.save_catalogue`, idempotent); the counts."""
+    from grid.db.catalogue import save_catalogue
+
+    return save_catalogue(
+        session, date, categories=load_categories(categories_path), build_routing=build_routing
+    )

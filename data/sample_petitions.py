@@ -98,7 +98,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -107,6 +107,8 @@ import numpy.typing as npt
 import pandas as pd
 import typer
 
+from data.routing import load_categories
+from grid import lifecycle
 from grid.errors import InputError
 
 __all__ = [
@@ -127,27 +129,13 @@ GENERATOR_VERSION: Final = "gridgov.sample_petitions/1.0"
 HERE: Final = Path(__file__).resolve().parent
 BUILDINGS_CSV: Final = HERE / "build" / "buildings" / "buildings.csv"
 GAZETTEER: Final = HERE / "build" / "buildings" / "gazetteer.geojson"
-CATEGORIES_JSON: Final = HERE / "categories.json"
 RISING_PHRASE: Final = "飞线充电"
 CITY_CODE: Final = "110000"
 CITY_TZ: Final = "Asia/Shanghai"
 CITY_UTC_OFFSET_S: Final = 8 * 3600  # Asia/Shanghai: UTC+8 all year (no DST since 1991)
 
-INTAKE_COLUMNS: Final = (
-    "external_id",
-    "received_at",
-    "channel",
-    "type",
-    "category",
-    "urgency",
-    "text",
-    "address",
-    "lon",
-    "lat",
-    "datum",
-    "contact_name",
-    "contact_phone",
-)
+# the columns of grid.lifecycle's petitions CSV that the sample fills (it has no e-mail addresses)
+INTAKE_COLUMNS: Final = tuple(c for c in lifecycle.INTAKE_COLUMNS if c != "contact_email")
 TRUTH_COLUMNS: Final = (
     *INTAKE_COLUMNS,
     "true_building_id",
@@ -508,13 +496,6 @@ def _r(x: float, nd: int = 4) -> float:
     return float(round(float(x), nd))
 
 
-def load_categories(path: Path = CATEGORIES_JSON) -> list[dict[str, Any]]:
-    """The category list of ``data/categories.json`` (without ``_meta``)."""
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    rows = raw["categories"] if isinstance(raw, dict) else raw
-    return [dict(r) for r in rows]
-
-
 def default_cache_dir() -> Path:
     """Where large generated files go: ``$GRIDGOV_CACHE`` or ``~/.cache/gridgov`` (outside the repo)."""
     env = os.environ.get("GRIDGOV_CACHE")
@@ -667,7 +648,7 @@ def demo_buildings(path: Path = BUILDINGS_CSV, households_per_cell: int = 300) -
     one). ``cell_code`` = community code + ``"9"`` + the 2-digit index in the community.
     """
     if not Path(path).exists():
-        from data.sample import build_files
+        from data.sample_files import build_files
 
         build_files()
     df = pd.read_csv(
@@ -928,22 +909,82 @@ def generate_year(
     lon, lat, aliases) for colloquial addresses; default: the sample gazetteer when it exists.
     ``surge_max_factor``: cap of the surge factor (3 = the evaluation's rule; see the module
     docstring on why cell-level surges are not statistically clear at that cap).
+
+    The recipe: the model (propensities per building and category), then, drawing from one
+    "planted" stream in this order, hotspots, chronic places (background), the background
+    draws, surges, repeat places and the rising phrase; then each event's channel, type,
+    urgency and time, its handling, caller, coordinates, text and address.
     """
     if not (rate > 0 and math.isfinite(rate)):
         raise InputError(f"rate must be a positive number, not {rate!r}", code="bad_params")
+    m = _model(buildings, categories, year, seed)
+    places_df = _default_places() if places is None else places
+    r_plan = _rng(seed, "planted")
+    hot = _plant_hotspots(m, r_plan)
+    chronic = _plant_chronic(m, hot, r_plan, rate)
+    k_scale = rate * m.H / _total_expected(m, hot.factor)
+    bg = _background(m, hot.factor, k_scale, _rng(seed, "background"))
+    surge = _plant_surges(m, hot, bg.mu, r_plan, max(1.5, float(surge_max_factor)))
+    repeat = _plant_repeats(m, hot, k_scale, chronic, r_plan, surge.taken_cells)
+    rising = _plant_rising(m, bg, r_plan)
+    ev = _events(m, bg, surge, repeat, rising, _rng(seed, "events"))
+    hist = _handling(m, ev, _rng(seed, "handling"), year)
+    people = _callers(m, ev, seed)
+    xy = _coordinates(m, ev, _rng(seed, "coordinates"))
+    texts, addresses = _texts(
+        m, ev, people.person, xy.has_xy, _place_forms(m.b, places_df), _rng(seed, "texts")
+    )
+    df = _year_frame(m, ev, people, xy, texts, addresses, hist, year=year, tz=tz)
+    run = {"seed": int(seed), "year": int(year), "rate": float(rate), "tz": tz, "count": len(df)}
+    planted = (surge.records, repeat.records, rising.record)
+    manifest = _manifest(m, hot, chronic, planted, bg.main_street, run)
+    return df, manifest
+
+
+@dataclass
+class _Model:
+    """The structure of a year: buildings, categories, calendar, propensities, membership matrices."""
+
+    b: _Buildings
+    cats: _Cats
+    cal: _Calendar
+    code_ix: dict[str, int]
+    placed: IntArray  # category indexes that need a place
+    placeless: IntArray
+    SD: FloatArray  # n_c × n_d: season × day weight
+    w: FloatArray  # category weights (sum 1)
+    A: FloatArray  # n_b × n_placed propensities (the planting steps scale it in place)
+    G: Any  # n_cells × n_b membership (sparse)
+    Wk: FloatArray  # n_d × weeks membership
+    cell_hh: FloatArray
+    H: float  # households
+
+    @property
+    def n_d(self) -> int:
+        return len(self.cal.days)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.b.cell_codes)
+
+
+@dataclass
+class _Planted:
+    """Events of one source: building (-1 = no place), category and day indexes."""
+
+    bld: list[int] | IntArray
+    cat: list[int] | IntArray
+    day: list[int] | IntArray
+
+
+def _model(buildings: pd.DataFrame, categories: Sequence[Mapping[str, Any]], year: int, seed: int) -> _Model:
+    """Buildings, categories and calendar checked; propensities from the "model" stream."""
     b = _buildings(buildings)
     cats = _categories(categories)
     cal = _calendar(year)
-    places_df = _default_places() if places is None else places
     n_d, n_b = len(cal.days), b.n
-    n_cells = len(b.cell_codes)
-    code_ix = {c: i for i, c in enumerate(cats.codes)}
     placed = np.flatnonzero(cats.needs_place)
-    placeless = np.flatnonzero(~cats.needs_place)
     S = np.vstack([_season(c, cal) for c in cats.codes])  # n_c × n_d
-    SD = S * cal.dayw[None, :]
-    w = cats.weight / cats.weight.sum()
-
     r_model = _rng(seed, "model")
     prop = np.clip(r_model.gamma(8.0, 1 / 8.0, n_b), 0.5, 1.6)
     tops = sorted(set(cats.top))
@@ -956,26 +997,95 @@ def generate_year(
     # membership matrices (cell × building is sparse: a district's buildings fit too)
     from scipy.sparse import csr_matrix
 
-    G = csr_matrix((np.ones(n_b), (b.cell, np.arange(n_b))), shape=(n_cells, n_b))
+    G = csr_matrix((np.ones(n_b), (b.cell, np.arange(n_b))), shape=(len(b.cell_codes), n_b))
     Wk = np.zeros((n_d, len(cal.weeks)))
     Wk[np.arange(n_d), cal.week] = 1.0
-    cell_hh = G @ b.hh
-    H = float(b.hh.sum())
+    return _Model(
+        b=b,
+        cats=cats,
+        cal=cal,
+        code_ix={c: i for i, c in enumerate(cats.codes)},
+        placed=placed,
+        placeless=np.flatnonzero(~cats.needs_place),
+        SD=S * cal.dayw[None, :],
+        w=cats.weight / cats.weight.sum(),
+        A=A,
+        G=G,
+        Wk=Wk,
+        cell_hh=G @ b.hh,
+        H=float(b.hh.sum()),
+    )
 
-    # hotspots -----------------------------------------------------------------------------------
-    r_plan = _rng(seed, "planted")
-    bg_cell = (G @ (A @ w[placed])) / np.maximum(cell_hh, 1e-9)
+
+def _total_expected(m: _Model, hot: FloatArray) -> float:
+    """Expected petitions of the year at scale 1 (before ``rate``)."""
+    M = hot @ m.SD[m.placed].T  # n_b × n_placed: sum over days of season × day weight × hotspot
+    placeless = m.placeless
+    return float(
+        (m.A * M * m.w[m.placed][None, :]).sum() + m.H * (m.w[placeless] * m.SD[placeless].sum(1)).sum()
+    )
+
+
+@dataclass
+class _Hotspots:
+    cells: list[int]
+    factor: FloatArray  # n_b × n_d multiplier
+    records: list[dict[str, Any]]
+    big: BoolArray  # cells of >= 200 households (or the median)
+    med: float  # median background rate of the big cells
+
+
+def _plant_hotspots(m: _Model, r_plan: np.random.Generator) -> _Hotspots:
+    """Three hotspot cells near the median rate (one all year, two for a period); caps natural rates."""
+    b, cell_hh = m.b, m.cell_hh
+    bg_cell = (m.G @ (m.A @ m.w[m.placed])) / np.maximum(cell_hh, 1e-9)
     big = cell_hh >= max(200.0, float(np.median(cell_hh)))
     if not big.any():
         big = cell_hh >= min(200.0, float(cell_hh.max()))
     med = float(np.median(bg_cell[big]))
     # no cell is naturally hotter than 1.5x the median cell (a planted hotspot is >= 2x its own)
     shrink = np.minimum(1.0, NATURAL_CELL_MAX * med / np.maximum(bg_cell, 1e-12))
-    A *= shrink[b.cell][:, None]
+    m.A *= shrink[b.cell][:, None]
     bg_cell = bg_cell * shrink
+    hot_cells = _hot_cells(m, r_plan, big, bg_cell / med)
+    full_weeks = np.flatnonzero(m.cal.week_full)
+    n_d = m.n_d
+    hot = np.ones((b.n, n_d))
+    hotspots: list[dict[str, Any]] = []
+    kinds = ["year", "period", "period"]
+    for h, k in enumerate(hot_cells):
+        if kinds[h] == "year":
+            d0, d1 = 0, n_d - 1
+            factor = _r(r_plan.uniform(2.0, 2.5), 2)
+        else:
+            length = int(r_plan.integers(10, 14))
+            half = len(full_weeks) // 2
+            lo, hi = (1, half - length) if h == 1 else (half, len(full_weeks) - length - 3)
+            ws = int(full_weeks[int(r_plan.integers(lo, max(lo + 1, hi)))])
+            d0 = int(m.cal.week_first[ws])
+            d1 = min(n_d - 1, d0 + 7 * length - 1)
+            factor = _r(r_plan.uniform(2.0, 2.5), 2)
+        hot[np.ix_(b.cell == k, np.arange(d0, d1 + 1))] = factor
+        hotspots.append(
+            {
+                "cell_code": b.cell_codes[k],
+                "community_code": b.cell_community[k],
+                "households": int(cell_hh[k]),
+                "start": _iso(m.cal.days[d0]),
+                "end": _iso(m.cal.days[d1]),
+                "factor": factor,
+                "kind": "whole_year" if kinds[h] == "year" else "period",
+            }
+        )
+    return _Hotspots(cells=hot_cells, factor=hot, records=hotspots, big=big, med=med)
+
+
+def _hot_cells(m: _Model, r_plan: np.random.Generator, big: BoolArray, ratio: FloatArray) -> list[int]:
+    """Three big cells in distinct communities, their rate near the median (``ratio`` = rate / median)."""
+    b = m.b
     hot_cells: list[int] = []
     for tol in (0.05, 0.10, 0.15, 0.25, 0.5, 10.0):  # near the median (a bit above: mean > median)
-        ok = np.flatnonzero(big & (np.abs(bg_cell / med - 1.05) <= tol))
+        ok = np.flatnonzero(big & (np.abs(ratio - 1.05) <= tol))
         hot_cells = []
         used: list[str] = []
         for k in r_plan.permutation(ok).tolist():
@@ -989,109 +1099,109 @@ def generate_year(
     if len(hot_cells) < 3:  # fewer than three communities: allow a repeated community
         rest = [int(k) for k in r_plan.permutation(np.flatnonzero(big)).tolist() if int(k) not in hot_cells]
         hot_cells += rest[: 3 - len(hot_cells)]
-    full_weeks = np.flatnonzero(cal.week_full)
-    hot = np.ones((n_b, n_d))
-    hotspots: list[dict[str, Any]] = []
-    kinds = ["year", "period", "period"]
-    for h, k in enumerate(hot_cells):
-        if kinds[h] == "year":
-            d0, d1 = 0, n_d - 1
-            factor = _r(r_plan.uniform(2.0, 2.5), 2)
-        else:
-            length = int(r_plan.integers(10, 14))
-            half = len(full_weeks) // 2
-            lo, hi = (1, half - length) if h == 1 else (half, len(full_weeks) - length - 3)
-            ws = int(full_weeks[int(r_plan.integers(lo, max(lo + 1, hi)))])
-            d0 = int(cal.week_first[ws])
-            d1 = min(n_d - 1, d0 + 7 * length - 1)
-            factor = _r(r_plan.uniform(2.0, 2.5), 2)
-        hot[np.ix_(b.cell == k, np.arange(d0, d1 + 1))] = factor
-        hotspots.append(
-            {
-                "cell_code": b.cell_codes[k],
-                "community_code": b.cell_community[k],
-                "households": int(cell_hh[k]),
-                "start": _iso(cal.days[d0]),
-                "end": _iso(cal.days[d1]),
-                "factor": factor,
-                "kind": "whole_year" if kinds[h] == "year" else "period",
-            }
-        )
+    return hot_cells
 
-    def total_expected(Am: FloatArray) -> float:
-        M = hot @ SD[placed].T  # n_b × n_placed: sum over days of season × day weight × hotspot
-        return float((Am * M * w[placed][None, :]).sum() + H * (w[placeless] * SD[placeless].sum(1)).sum())
 
-    # chronic places (background, not planted): a building-category pair at 1.6-3x all year, ~0.3-1
-    # expected petitions per 30 days, so that it does not look like a repeat place
-    K0 = rate * H / total_expected(A)
+def _plant_chronic(
+    m: _Model, hot: _Hotspots, r_plan: np.random.Generator, rate: float
+) -> list[dict[str, Any]]:
+    """Chronic places (background, not planted): a building-category pair at 1.6-3x all year, ~0.3-1
+    expected petitions per 30 days, so that it does not look like a repeat place (scales ``m.A``)."""
+    b, cats, code_ix, A = m.b, m.cats, m.code_ix, m.A
+    K0 = rate * m.H / _total_expected(m, hot.factor)
     chronic: list[dict[str, Any]] = []
     cand_b = r_plan.permutation(np.flatnonzero(b.hh >= 120)).tolist()
     chronic_cats: list[str] = [c for c in CHRONIC_CATEGORIES if c in code_ix and cats.needs_place[code_ix[c]]]
-    hot_bset = np.isin(b.cell, hot_cells)
+    hot_bset = np.isin(b.cell, hot.cells)
     for i in cand_b:
         if len(chronic) >= 5 or not chronic_cats:
             break
         if hot_bset[i]:
             continue
         code = chronic_cats[len(chronic) % len(chronic_cats)]
-        j = int(np.searchsorted(placed, code_ix[code]))
-        e30 = K0 * w[code_ix[code]] * A[i, j] * 30 * float(SD[code_ix[code]].mean())
-        m = min(3.0, 1.0 / max(e30, 1e-9))
-        if m < 1.6 or e30 * m < 0.3:
+        j = int(np.searchsorted(m.placed, code_ix[code]))
+        e30 = K0 * m.w[code_ix[code]] * A[i, j] * 30 * float(m.SD[code_ix[code]].mean())
+        f = min(3.0, 1.0 / max(e30, 1e-9))
+        if f < 1.6 or e30 * f < 0.3:
             continue
-        A[i, j] *= m
+        A[i, j] *= f
         chronic.append(
             {
                 "building_id": str(b.frame.at[i, "building_id"]),
                 "category": code,
-                "factor": _r(m, 2),
-                "expected_per_30_days": _r(e30 * m, 2),
+                "factor": _r(f, 2),
+                "expected_per_30_days": _r(e30 * f, 2),
             }
         )
-    K = rate * H / total_expected(A)
+    return chronic
 
-    # background draws ------------------------------------------------------------------------------
-    r_bg = _rng(seed, "background")
+
+@dataclass
+class _Background:
+    planted: _Planted
+    mu: FloatArray  # n_placed × n_cells × weeks: expected background counts
+    main_street: str
+    in_street: FloatArray  # 1.0 for the main street's buildings
+    street_tot: FloatArray  # per day: expected placed petitions in the main street
+    street_mention: FloatArray  # per day: of those, expected mentions of the rising phrase
+
+
+def _background(m: _Model, hot: FloatArray, k_scale: float, r_bg: np.random.Generator) -> _Background:
+    """The background draws (Poisson per building, category and day; placeless per day)."""
+    b, cats, n_d = m.b, m.cats, m.n_d
     ev_b: list[IntArray] = []
     ev_c: list[IntArray] = []
     ev_d: list[IntArray] = []
-    mu = np.zeros((len(placed), n_cells, len(cal.weeks)))
+    mu = np.zeros((len(m.placed), m.n_cells, len(m.cal.weeks)))
     main_street = pd.Series(b.street).value_counts().sort_index().idxmax()
     in_street = np.array([s == main_street for s in b.street], dtype=np.float64)
     street_tot = np.zeros(n_d)
     street_mention = np.zeros(n_d)
-    for j, ci in enumerate(placed.tolist()):
-        lam = (K * w[ci]) * A[:, j : j + 1] * hot * SD[ci][None, :]
+    for j, ci in enumerate(m.placed.tolist()):
+        lam = (k_scale * m.w[ci]) * m.A[:, j : j + 1] * hot * m.SD[ci][None, :]
         cnt = r_bg.poisson(lam)
         bi, di = np.nonzero(cnt)
         nrep = cnt[bi, di]
         ev_b.append(np.repeat(bi, nrep).astype(np.int64))
         ev_d.append(np.repeat(di, nrep).astype(np.int64))
         ev_c.append(np.full(int(nrep.sum()), ci, dtype=np.int64))
-        mu[j] = (G @ lam) @ Wk
+        mu[j] = (m.G @ lam) @ m.Wk
         st = in_street @ lam
         street_tot += st
         street_mention += PHRASE_CATEGORIES.get(cats.codes[ci], 0.0) * st
-    for ci in placeless.tolist():
-        cnt_d = r_bg.poisson(K * w[ci] * H * SD[ci])
+    for ci in m.placeless.tolist():
+        cnt_d = r_bg.poisson(k_scale * m.w[ci] * m.H * m.SD[ci])
         dd0 = np.repeat(np.arange(n_d), cnt_d).astype(np.int64)
         ev_b.append(np.full(len(dd0), -1, dtype=np.int64))
         ev_d.append(dd0)
         ev_c.append(np.full(len(dd0), ci, dtype=np.int64))
-    bg_b, bg_c, bg_d = np.concatenate(ev_b), np.concatenate(ev_c), np.concatenate(ev_d)
+    planted = _Planted(np.concatenate(ev_b), np.concatenate(ev_c), np.concatenate(ev_d))
+    return _Background(planted, mu, main_street, in_street, street_tot, street_mention)
 
-    # surges ----------------------------------------------------------------------------------------
-    surge_b: list[int] = []
-    surge_c: list[int] = []
-    surge_d: list[int] = []
-    surges: list[dict[str, Any]] = []
-    taken_cells = set(hot_cells)
+
+@dataclass
+class _Surges:
+    records: list[dict[str, Any]]
+    taken_cells: set[int]
+    bld: list[int] = field(default_factory=list)
+    cat: list[int] = field(default_factory=list)
+    day: list[int] = field(default_factory=list)
+
+    @property
+    def planted(self) -> _Planted:
+        return _Planted(self.bld, self.cat, self.day)
+
+
+def _surge_scores(m: _Model, hot_cells: list[int], mu: FloatArray) -> tuple[IntArray, FloatArray]:
+    """(the full weeks considered, score n_placed × n_cells × weeks): the background of a candidate
+    surge, -1 where it may not go (a patrol or phrase category, a small or hot cell, an uneven week)."""
+    cats, n_cells = m.cats, m.n_cells
+    full_weeks = np.flatnonzero(m.cal.week_full)
     fw = full_weeks[1:-2] if len(full_weeks) > 6 else full_weeks
     ok_cat = np.array(
-        [cats.codes[c] not in PATROL_CODES and cats.codes[c] not in PHRASE_CATEGORIES for c in placed]
+        [cats.codes[c] not in PATROL_CODES and cats.codes[c] not in PHRASE_CATEGORIES for c in m.placed]
     )
-    ok_cell = (cell_hh >= 200) & ~np.isin(np.arange(n_cells), hot_cells)
+    ok_cell = (m.cell_hh >= 200) & ~np.isin(np.arange(n_cells), hot_cells)
     if not ok_cell.any():
         ok_cell = ~np.isin(np.arange(n_cells), hot_cells)
     cand = mu[:, :, fw]  # n_placed × n_cells × weeks
@@ -1102,24 +1212,32 @@ def generate_year(
         neigh += pad[:, :, fw + 3 + off]
     neigh /= 6.0
     flat = (cand >= 0.8 * neigh) & (cand <= 1.25 * neigh)
-    score = np.where(flat & ok_cat[:, None, None] & ok_cell[None, :, None], cand, -1.0)
+    return fw, np.where(flat & ok_cat[:, None, None] & ok_cell[None, :, None], cand, -1.0)
+
+
+def _plant_surges(
+    m: _Model, hot: _Hotspots, mu: FloatArray, r_plan: np.random.Generator, cap: float
+) -> _Surges:
+    """Three one-week surges in (category, cell) pairs with a flat background, capped at ``cap``."""
+    b = m.b
+    out = _Surges([], set(hot.cells))
+    fw, score = _surge_scores(m, hot.cells, mu)
     order = np.argsort(-score, axis=None, kind="stable")
     used_cat: list[int] = []
     used_comm: list[str] = []
-    cap = max(1.5, float(surge_max_factor))
     # passes: clear surges in distinct categories and communities; clear ones in any category; the
     # largest backgrounds (not clear) in distinct communities; anything
     for only_clear, distinct_cat, distinct_comm in ((True, True, True), (True, False, True),
                                                     (False, False, True), (False, False, False)):  # fmt: skip
         for flat_ix in order[:20_000]:
-            if len(surges) == 3:
+            if len(out.records) == 3:
                 break
             j, k, wi = (int(x) for x in np.unravel_index(int(flat_ix), score.shape))
             base = float(score[j, k, wi])
             if base < 0.5:
                 break
             if (
-                int(k) in taken_cells
+                int(k) in out.taken_cells
                 or (distinct_cat and int(j) in used_cat)
                 or (distinct_comm and b.cell_community[k] in used_comm)
             ):
@@ -1127,71 +1245,113 @@ def generate_year(
             need = _surge_needed(base)
             if only_clear and need > cap:
                 continue
-            week_i = int(fw[wi])
-            f_target = min(cap, max(need, float(r_plan.uniform(2.2, 2.8))))
-            planted_n = round((f_target - 1.0) * base)
-            planted_n = max(planted_n, math.ceil(0.5 * base), 1)
-            planted_n = min(planted_n, math.floor((cap - 1.0) * base))
-            if planted_n < 1:
-                continue
-            factor = (base + planted_n) / base
-            c = int(placed[j])
-            members = np.flatnonzero(b.cell == k)
-            wts = A[members, j]
-            bsel = members[_cdf_pick(np.cumsum(wts), r_plan.random(planted_n))]
-            d0 = int(cal.week_first[week_i])
-            dd = d0 + _cdf_pick(np.cumsum(cal.dayw[d0 : d0 + 7]), r_plan.random(planted_n))
-            surge_b += bsel.tolist()
-            surge_c += [c] * planted_n
-            surge_d += dd.tolist()
-            taken_cells.add(int(k))
-            used_cat.append(int(j))
-            used_comm.append(b.cell_community[k])
-            iy, iw = cal.weeks[week_i]
-            p = _poisson_sf(base + planted_n, base)
-            surges.append(
-                {
-                    "cell_code": b.cell_codes[k],
-                    "community_code": b.cell_community[k],
-                    "category": cats.codes[c],
-                    "week": f"{iy}-W{iw:02d}",
-                    "start": _iso(cal.days[d0]),
-                    "end": _iso(cal.days[d0 + 6]),
-                    "baseline_per_week": _r(base, 3),
-                    "planted_count": planted_n,
-                    "factor": _r(factor, 3),
-                    "p_value": float(f"{p:.3g}"),
-                    "clear": bool(p < 1e-4),
-                }
-            )
+            if _plant_surge(m, out, r_plan, j, k, int(fw[wi]), base, need, cap):
+                used_cat.append(int(j))
+                used_comm.append(b.cell_community[k])
+    return out
 
-    # repeat places ----------------------------------------------------------------------------------
-    rep_b: list[int] = []
-    rep_c: list[int] = []
-    rep_d: list[int] = []
-    rep_k: list[int] = []
-    rep_caller: list[int] = []
-    rep_u: list[float] = []  # one template per repeat place: the same problem again and again
-    repeats: list[dict[str, Any]] = []
+
+def _plant_surge(
+    m: _Model,
+    out: _Surges,
+    r_plan: np.random.Generator,
+    j: int,
+    k: int,
+    week_i: int,
+    base: float,
+    need: float,
+    cap: float,
+) -> bool:
+    """Plant one surge of placed category ``j`` in cell ``k`` in week ``week_i`` (False: too small)."""
+    b, cal = m.b, m.cal
+    f_target = min(cap, max(need, float(r_plan.uniform(2.2, 2.8))))
+    planted_n = round((f_target - 1.0) * base)
+    planted_n = max(planted_n, math.ceil(0.5 * base), 1)
+    planted_n = min(planted_n, math.floor((cap - 1.0) * base))
+    if planted_n < 1:
+        return False
+    factor = (base + planted_n) / base
+    c = int(m.placed[j])
+    members = np.flatnonzero(b.cell == k)
+    wts = m.A[members, j]
+    bsel = members[_cdf_pick(np.cumsum(wts), r_plan.random(planted_n))]
+    d0 = int(cal.week_first[week_i])
+    dd = d0 + _cdf_pick(np.cumsum(cal.dayw[d0 : d0 + 7]), r_plan.random(planted_n))
+    out.bld += bsel.tolist()
+    out.cat += [c] * planted_n
+    out.day += dd.tolist()
+    out.taken_cells.add(int(k))
+    iy, iw = cal.weeks[week_i]
+    p = _poisson_sf(base + planted_n, base)
+    out.records.append(
+        {
+            "cell_code": b.cell_codes[k],
+            "community_code": b.cell_community[k],
+            "category": m.cats.codes[c],
+            "week": f"{iy}-W{iw:02d}",
+            "start": _iso(cal.days[d0]),
+            "end": _iso(cal.days[d0 + 6]),
+            "baseline_per_week": _r(base, 3),
+            "planted_count": planted_n,
+            "factor": _r(factor, 3),
+            "p_value": float(f"{p:.3g}"),
+            "clear": bool(p < 1e-4),
+        }
+    )
+    return True
+
+
+def _first_person(b: _Buildings) -> IntArray:
+    """Index of each building's first resident (residents are numbered building by building)."""
+    return np.concatenate([[0], np.cumsum(b.hh.astype(np.int64))[:-1]])
+
+
+@dataclass
+class _Repeats:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    bld: list[int] = field(default_factory=list)
+    cat: list[int] = field(default_factory=list)
+    day: list[int] = field(default_factory=list)
+    k: list[int] = field(default_factory=list)  # the k-th petition of its repeat place
+    caller: list[int] = field(default_factory=list)
+    tpl: list[float] = field(default_factory=list)  # one template per repeat place: the same problem again
+
+    @property
+    def planted(self) -> _Planted:
+        return _Planted(self.bld, self.cat, self.day)
+
+
+def _plant_repeats(
+    m: _Model,
+    hot: _Hotspots,
+    k_scale: float,
+    chronic: list[dict[str, Any]],
+    r_plan: np.random.Generator,
+    taken_cells: set[int],
+) -> _Repeats:
+    """Three repeat places: 7-9 petitions about one building in 18-28 days, mostly the same callers."""
+    b, cats, code_ix = m.b, m.cats, m.code_ix
+    out = _Repeats()
     chronic_ids = [x["building_id"] for x in chronic]
     rep_cats: list[str] = [c for c in REPEAT_CATEGORIES if c in code_ix and cats.needs_place[code_ix[c]]]
     rep_cats = [rep_cats[i] for i in r_plan.permutation(len(rep_cats)).tolist()]
-    used_comm = []
-    off_b = np.concatenate([[0], np.cumsum(b.hh.astype(np.int64))[:-1]])
+    used_comm: list[str] = []
+    off_b = _first_person(b)
     for i in r_plan.permutation(np.flatnonzero(b.hh >= 24)).tolist():
-        if len(repeats) == 3 or not rep_cats:
+        if len(out.records) == 3 or not rep_cats:
             break
         k = int(b.cell[i])
         bid = str(b.frame.at[i, "building_id"])
         if k in taken_cells or bid in chronic_ids or b.cell_community[k] in used_comm:
             continue
-        code = rep_cats[len(repeats) % len(rep_cats)]
+        code = rep_cats[len(out.records) % len(rep_cats)]
         c = code_ix[code]
-        j = int(np.searchsorted(placed, c))
-        if K * w[c] * A[i, j] * 30 * float((hot[i] * SD[c]).mean()) > 0.5:
+        j = int(np.searchsorted(m.placed, c))
+        rate_ij = k_scale * m.w[c] * m.A[i, j]
+        if rate_ij * 30 * float((hot.factor[i] * m.SD[c]).mean()) > 0.5:
             continue  # the background alone would make it a repeat place now and then
         length = int(r_plan.integers(18, 28))
-        start = int(r_plan.integers(10, n_d - 50))
+        start = int(r_plan.integers(10, m.n_d - 50))
         count = int(r_plan.integers(7, 10))
         mid = np.sort(r_plan.integers(1, length, count - 2))
         days_ = np.concatenate([[start], start + mid, [start + length]]).astype(np.int64)
@@ -1202,15 +1362,15 @@ def generate_year(
             persistent[0],
             np.where(r_plan.random(count) < 0.5, persistent[1], off_b[i] + r_plan.integers(0, hh_i, count)),
         )
-        rep_b += [i] * count
-        rep_c += [c] * count
-        rep_d += days_.tolist()
-        rep_k += list(range(count))
-        rep_caller += [int(x) for x in who]
-        rep_u += [float(r_plan.random())] * count
+        out.bld += [i] * count
+        out.cat += [c] * count
+        out.day += days_.tolist()
+        out.k += list(range(count))
+        out.caller += [int(x) for x in who]
+        out.tpl += [float(r_plan.random())] * count
         taken_cells.add(k)
         used_comm.append(b.cell_community[k])
-        repeats.append(
+        out.records.append(
             {
                 "building_id": bid,
                 "address": str(b.frame.at[i, "address"]),
@@ -1218,80 +1378,159 @@ def generate_year(
                 "lat": _r(b.lat[i], 7),
                 "cell_code": b.cell_codes[k],
                 "category": code,
-                "start": _iso(cal.days[days_[0]]),
-                "end": _iso(cal.days[days_[-1]]),
+                "start": _iso(m.cal.days[days_[0]]),
+                "end": _iso(m.cal.days[days_[-1]]),
                 "count": count,
                 "background_in_window": _r(
-                    K * w[c] * A[i, j] * float((hot[i] * SD[c])[days_[0] : days_[-1] + 1].sum()), 3
+                    rate_ij * float((hot.factor[i] * m.SD[c])[days_[0] : days_[-1] + 1].sum()), 3
                 ),
             }
         )
+    return out
 
-    # the rising phrase --------------------------------------------------------------------------
-    ph_b: list[int] = []
-    ph_c: list[int] = []
-    ph_d: list[int] = []
-    rising: dict[str, Any] | None = None
-    ph_codes = [c for c in PHRASE_CATEGORIES if c in code_ix and cats.needs_place[code_ix[c]]]
-    if ph_codes and street_mention.sum() > 0:
-        last = 56
-        late = np.arange(n_d) >= n_d - last
-        b_early = float(street_mention[~late].sum() / street_tot[~late].sum())
-        m8, n8 = float(street_mention[late].sum()), float(street_tot[late].sum())
-        factor = _r(r_plan.uniform(1.9, 2.3), 2)
-        extra = max(0, round((factor * b_early * n8 - m8) / (1 - factor * b_early)))
-        sb = np.flatnonzero(in_street > 0)
-        bsel = sb[_cdf_pick(np.cumsum(b.hh[sb]), r_plan.random(extra))]
-        d0 = n_d - last
-        ramp = (0.5 + np.arange(last) / (last - 1)) * cal.dayw[d0:]
-        dd = d0 + _cdf_pick(np.cumsum(ramp), r_plan.random(extra))
-        which = np.where(r_plan.random(extra) < 0.8, code_ix[ph_codes[0]], code_ix[ph_codes[-1]])
-        ph_b, ph_c, ph_d = bsel.tolist(), which.tolist(), dd.tolist()
-        rising = {
-            "street_code": main_street,
-            "phrase": RISING_PHRASE,
-            "start": _iso(cal.days[d0]),
-            "end": _iso(cal.days[-1]),
-            "factor": factor,
-            "background_share": _r(b_early, 5),
-            "planted_count": extra,
-            "categories": ph_codes,
-        }
 
-    # all events ----------------------------------------------------------------------------------------
-    n_bg, n_s, n_r, n_p = len(bg_b), len(surge_b), len(rep_b), len(ph_b)
-    ev_bld = np.concatenate([bg_b, surge_b, rep_b, ph_b]).astype(np.int64)
-    ev_cat = np.concatenate([bg_c, surge_c, rep_c, ph_c]).astype(np.int64)
-    ev_day = np.concatenate([bg_d, surge_d, rep_d, ph_d]).astype(np.int64)
+@dataclass
+class _Rising:
+    planted: _Planted
+    record: dict[str, Any] | None
+
+
+def _plant_rising(m: _Model, bg: _Background, r_plan: np.random.Generator) -> _Rising:
+    """The rising phrase: ~2x its background share of the main street's petitions in the last 8 weeks."""
+    b, code_ix, n_d = m.b, m.code_ix, m.n_d
+    ph_codes = [c for c in PHRASE_CATEGORIES if c in code_ix and m.cats.needs_place[code_ix[c]]]
+    if not (ph_codes and bg.street_mention.sum() > 0):
+        return _Rising(_Planted([], [], []), None)
+    last = 56
+    late = np.arange(n_d) >= n_d - last
+    b_early = float(bg.street_mention[~late].sum() / bg.street_tot[~late].sum())
+    m8, n8 = float(bg.street_mention[late].sum()), float(bg.street_tot[late].sum())
+    factor = _r(r_plan.uniform(1.9, 2.3), 2)
+    extra = max(0, round((factor * b_early * n8 - m8) / (1 - factor * b_early)))
+    sb = np.flatnonzero(bg.in_street > 0)
+    bsel = sb[_cdf_pick(np.cumsum(b.hh[sb]), r_plan.random(extra))]
+    d0 = n_d - last
+    ramp = (0.5 + np.arange(last) / (last - 1)) * m.cal.dayw[d0:]
+    dd = d0 + _cdf_pick(np.cumsum(ramp), r_plan.random(extra))
+    which = np.where(r_plan.random(extra) < 0.8, code_ix[ph_codes[0]], code_ix[ph_codes[-1]])
+    record = {
+        "street_code": bg.main_street,
+        "phrase": RISING_PHRASE,
+        "start": _iso(m.cal.days[d0]),
+        "end": _iso(m.cal.days[-1]),
+        "factor": factor,
+        "background_share": _r(b_early, 5),
+        "planted_count": extra,
+        "categories": ph_codes,
+    }
+    return _Rising(_Planted(bsel.tolist(), which.tolist(), dd.tolist()), record)
+
+
+@dataclass
+class _Events:
+    """All petitions of the year, one array element each, in order of reception (after ``_events``)."""
+
+    bld: IntArray  # building index, -1 = no place
+    cat: IntArray  # category index (the true category)
+    day: IntArray
+    origin: npt.NDArray[np.int8]  # 0 background, 1 surge, 2 repeat place, 3 rising phrase
+    repk: IntArray  # k-th petition of a repeat place, else -1
+    caller_fixed: IntArray  # the caller of a repeat-place petition, else -1
+    tpl_fixed: FloatArray  # the template draw of a repeat-place petition, else -1
+    has_place: BoolArray
+    code: npt.NDArray[np.object_]
+    phrase: BoolArray  # mentions the rising phrase
+    ch: IntArray  # index into CHANNELS
+    tp: IntArray  # index into TYPES
+    cls: IntArray  # handling class (index into CLASSES)
+    urgent: BoolArray  # marked urgent by the clerk
+    recv: IntArray  # local wall-clock seconds since the epoch
+    grid: BoolArray  # a grid patrol report
+    reported: npt.NDArray[np.object_] = field(default_factory=lambda: np.array([], dtype=object))
+
+    def sorted_by(self, order: IntArray) -> _Events:
+        return _Events(**{f.name: getattr(self, f.name)[order] for f in fields(self) if f.name != "reported"})
+
+
+def _events(
+    m: _Model, bg: _Background, surge: _Surges, repeat: _Repeats, rising: _Rising, r_ev: np.random.Generator
+) -> _Events:
+    """All events with channel, type, urgency and time (the "events" stream), sorted by reception."""
+    cats = m.cats
+    sources = [bg.planted, surge.planted, repeat.planted, rising.planted]
+    n_bg, n_s, n_r, n_p = (len(s.bld) for s in sources)
+    ev_bld = np.concatenate([s.bld for s in sources]).astype(np.int64)
+    ev_cat = np.concatenate([s.cat for s in sources]).astype(np.int64)
+    ev_day = np.concatenate([s.day for s in sources]).astype(np.int64)
     origin = np.concatenate([np.zeros(n_bg), np.ones(n_s), np.full(n_r, 2), np.full(n_p, 3)]).astype(np.int8)
-    repk = np.concatenate([np.full(n_bg + n_s, -1), rep_k, np.full(n_p, -1)]).astype(np.int64)
-    caller_fixed = np.concatenate([np.full(n_bg + n_s, -1), rep_caller, np.full(n_p, -1)]).astype(np.int64)
-    tpl_fixed = np.concatenate([np.full(n_bg + n_s, -1.0), rep_u, np.full(n_p, -1.0)])
     n = len(ev_bld)
-    r_ev = _rng(seed, "events")
     has_place = ev_bld >= 0
-    codes_arr = np.array(cats.codes, dtype=object)
-    ev_code = codes_arr[ev_cat]
     q = np.array([PHRASE_CATEGORIES.get(c, 0.0) for c in cats.codes])[ev_cat]
     phrase = np.where(origin == 3, True, (origin == 0) & has_place & (r_ev.random(n) < q))
+    ch, grid = _channels(m, r_ev, ev_cat, origin, has_place)
+    tp = _petition_types(m, r_ev, ev_cat, origin, has_place, phrase, grid)
+    # clerk urgency and handling class
+    default_cls = np.array([CLASSES.index(x) if x in CLASSES else 2 for x in cats.urgency], dtype=np.int64)
+    cls = default_cls[ev_cat]
+    u = r_ev.random(n)
+    urgent_flag = (tp != 0) & (((cls == 0) & (u < 0.5)) | ((cls == 1) & (u < 0.03)))
+    cls = np.where(urgent_flag, 0, cls)
+    recv = _reception_times(m, r_ev, ev_cat, ev_day, ch)
+    ev = _Events(
+        bld=ev_bld,
+        cat=ev_cat,
+        day=ev_day,
+        origin=origin,
+        repk=np.concatenate([np.full(n_bg + n_s, -1), repeat.k, np.full(n_p, -1)]).astype(np.int64),
+        caller_fixed=np.concatenate([np.full(n_bg + n_s, -1), repeat.caller, np.full(n_p, -1)]).astype(
+            np.int64
+        ),
+        tpl_fixed=np.concatenate([np.full(n_bg + n_s, -1.0), repeat.tpl, np.full(n_p, -1.0)]),
+        has_place=has_place,
+        code=np.array(cats.codes, dtype=object)[ev_cat],
+        phrase=phrase,
+        ch=ch,
+        tp=tp,
+        cls=cls,
+        urgent=urgent_flag,
+        recv=recv,
+        grid=grid,
+    ).sorted_by(np.lexsort((np.arange(n), recv)))
+    ev.reported = _reported_categories(m, ev)
+    return ev
 
-    # channel
-    street_cat = np.array([c in PATROL_CODES for c in cats.codes])
-    share_street = float((w * street_cat).sum())
+
+def _channels(
+    m: _Model, r_ev: np.random.Generator, ev_cat: IntArray, origin: npt.NDArray[np.int8], has_place: BoolArray
+) -> tuple[IntArray, BoolArray]:
+    """(channel index, grid patrol) of each event."""
+    n = len(ev_cat)
+    street_cat = np.array([c in PATROL_CODES for c in m.cats.codes])
+    share_street = float((m.w * street_cat).sum())
     p_grid = min(0.6, 0.05 / max(share_street, 1e-9))
     u = r_ev.random(n)
     grid = has_place & street_cat[ev_cat] & (origin == 0) & (r_ev.random(n) < p_grid)
     ch = np.where(u < 70 / 95, 0, np.where(u < 85 / 95, 1, 2))
     ch = np.where(origin == 2, np.where(u < 0.8, 0, np.where(u < 0.9, 1, 2)), ch)
-    ch = np.where(grid, 3, ch).astype(np.int64)
+    return np.where(grid, 3, ch).astype(np.int64), grid
 
-    # type
+
+def _petition_types(
+    m: _Model,
+    r_ev: np.random.Generator,
+    ev_cat: IntArray,
+    origin: npt.NDArray[np.int8],
+    has_place: BoolArray,
+    phrase: BoolArray,
+    grid: BoolArray,
+) -> IntArray:
+    """Type index of each event (planted and phrase events are never consultations)."""
     kind_of = np.array(
-        [2 if c in HELP_HEAVY else 1 if c in REPORT_HEAVY else 0 for c in cats.codes], dtype=np.int64
+        [2 if c in HELP_HEAVY else 1 if c in REPORT_HEAVY else 0 for c in m.cats.codes], dtype=np.int64
     )
     tp_tab = np.array([TYPE_P["default"], TYPE_P["report"], TYPE_P["help"]])
     cdf = np.cumsum(tp_tab[kind_of[ev_cat]], axis=1)
-    u = r_ev.random(n)
+    u = r_ev.random(len(ev_cat))
     tp = (u[:, None] > cdf).sum(1).astype(np.int64)
     no_consult = (origin > 0) | phrase
     cdf_nc = np.cumsum(tp_tab[kind_of[ev_cat]][:, 1:], axis=1)
@@ -1299,106 +1538,133 @@ def generate_year(
     tp = np.where(no_consult, tp_nc, tp)
     tp = np.where(~has_place, 0, tp)
     tp = np.where(grid, 3, tp)
-    tp = np.minimum(tp, 4)
+    return np.minimum(tp, 4)
 
-    # clerk urgency and handling class
-    default_cls = np.array([CLASSES.index(x) if x in CLASSES else 2 for x in cats.urgency], dtype=np.int64)
-    cls = default_cls[ev_cat]
-    u = r_ev.random(n)
-    urgent_flag = (tp != 0) & (((cls == 0) & (u < 0.5)) | ((cls == 1) & (u < 0.03)))
-    cls = np.where(urgent_flag, 0, cls)
 
-    # time of day
+def _reception_times(
+    m: _Model, r_ev: np.random.Generator, ev_cat: IntArray, ev_day: IntArray, ch: IntArray
+) -> IntArray:
+    """Reception time (local wall-clock seconds since the epoch) by channel's hour profile."""
+    n = len(ev_cat)
+    cal = m.cal
     summer = (cal.month[ev_day] >= 5) & (cal.month[ev_day] <= 8)
-    noisy = np.array([c in NOISY for c in cats.codes])[ev_cat]
+    noisy = np.array([c in NOISY for c in m.cats.codes])[ev_cat]
     prof = np.where(ch == 0, 0, np.where(ch == 3, 2, 1))
     prof = np.where(noisy & (ch != 3), np.where(summer, 4, 3), prof)
     hour = np.zeros(n, dtype=np.int64)
     u = r_ev.random(n)
     for pi, hp in enumerate(HOUR_PROFILES):
-        m = prof == pi
-        hour[m] = _cdf_pick(np.cumsum(np.asarray(hp, dtype=np.float64)), u[m])
+        sel = prof == pi
+        hour[sel] = _cdf_pick(np.cumsum(np.asarray(hp, dtype=np.float64)), u[sel])
     sec = hour * HOUR_S + r_ev.integers(0, HOUR_S, n)
     day0 = cal.days.astype("datetime64[s]").astype(np.int64)
-    recv = day0[ev_day] + sec  # local wall-clock seconds since the epoch
+    return day0[ev_day] + sec
 
-    order = np.lexsort((np.arange(n), recv))
-    ev_bld, ev_cat, ev_day, origin, repk = (
-        ev_bld[order],
-        ev_cat[order],
-        ev_day[order],
-        origin[order],
-        repk[order],
-    )
-    tpl_fixed = tpl_fixed[order]
-    caller_fixed, has_place, ev_code, phrase = (
-        caller_fixed[order],
-        has_place[order],
-        ev_code[order],
-        phrase[order],
-    )
-    ch, tp, cls, urgent_flag, recv, grid = (
-        ch[order],
-        tp[order],
-        cls[order],
-        urgent_flag[order],
-        recv[order],
-        grid[order],
-    )
 
-    # category as reported (grid patrols use the CJ/T 214 event code)
-    reported = ev_code.copy()
-    for i in np.flatnonzero(grid).tolist():
-        ev = PATROL_CODES.get(str(ev_code[i]))
-        if ev and ev in cats.all_codes:
-            reported[i] = ev
+def _reported_categories(m: _Model, ev: _Events) -> npt.NDArray[np.object_]:
+    """The category as reported (grid patrols use the CJ/T 214 event code)."""
+    reported = ev.code.copy()
+    for i in np.flatnonzero(ev.grid).tolist():
+        code = PATROL_CODES.get(str(ev.code[i]))
+        if code and code in m.cats.all_codes:
+            reported[i] = code
+    return reported
 
-    # handling --------------------------------------------------------------------------------
-    comm_of = np.where(has_place, b.community[np.maximum(ev_bld, 0)], -1)
-    r_h = _rng(seed, "handling")
-    speed = r_h.lognormal(0.0, 0.25, len(b.communities))
-    mood = r_h.normal(0.0, 0.35, len(b.communities))
-    hist = _handle(
+
+def _handling(m: _Model, ev: _Events, r_h: np.random.Generator, year: int) -> dict[str, Any]:
+    """The handling history of each petition (community speed and mood from the "handling" stream)."""
+    comm_of = _community_of(m, ev)
+    speed = r_h.lognormal(0.0, 0.25, len(m.b.communities))
+    mood = r_h.normal(0.0, 0.35, len(m.b.communities))
+    return _handle(
         r_h,
-        recv=recv,
-        cls=np.where(tp == 0, -1, cls),
+        recv=ev.recv,
+        cls=np.where(ev.tp == 0, -1, ev.cls),
         speed=np.where(comm_of >= 0, speed[np.maximum(comm_of, 0)], 1.0),
         mood=np.where(comm_of >= 0, mood[np.maximum(comm_of, 0)], 0.0),
         cutoff=int(np.datetime64(f"{year + 1}-01-01", "s").astype(np.int64)),
     )
 
-    # people ----------------------------------------------------------------------------------------
+
+def _community_of(m: _Model, ev: _Events) -> IntArray:
+    return np.where(ev.has_place, m.b.community[np.maximum(ev.bld, 0)], -1)
+
+
+def _cell_of(m: _Model, ev: _Events) -> IntArray:
+    return np.where(ev.has_place, m.b.cell[np.maximum(ev.bld, 0)], -1)
+
+
+@dataclass
+class _Callers:
+    person: IntArray  # index of the caller among all residents
+    contact_name: list[str]
+    contact_phone: list[str]
+
+
+def _callers(m: _Model, ev: _Events, seed: int) -> _Callers:
+    """The caller of each petition: a resident (of the building, else anyone), or the cell's grid
+    officer for a patrol report ("people" and "officers" streams)."""
+    b = m.b
+    n = len(ev.bld)
+    off_b = _first_person(b)
     r_p = _rng(seed, "people")
     names, phones = _people(r_p, int(off_b[-1] + b.hh[-1]) + 1)
-    off_names, off_phones = _people(_rng(seed, "officers"), n_cells)
-    home = np.where(has_place, ev_bld, _cdf_pick(np.cumsum(b.hh), r_p.random(n)))
+    off_names, off_phones = _people(_rng(seed, "officers"), m.n_cells)
+    home = np.where(ev.has_place, ev.bld, _cdf_pick(np.cumsum(b.hh), r_p.random(n)))
     hh_home = np.maximum(b.hh[home], 1)
     idx = np.floor(hh_home * r_p.random(n) ** 2.5).astype(np.int64)
-    person = np.where(caller_fixed >= 0, caller_fixed, off_b[home] + idx)
+    person = np.where(ev.caller_fixed >= 0, ev.caller_fixed, off_b[home] + idx)
+    cell_of = _cell_of(m, ev)
+    return _Callers(
+        person=person,
+        contact_name=[off_names[cell_of[i]] if ev.grid[i] else names[person[i]] for i in range(n)],
+        contact_phone=[off_phones[cell_of[i]] if ev.grid[i] else phones[person[i]] for i in range(n)],
+    )
 
-    # coordinates -------------------------------------------------------------------------------------
-    r_x = _rng(seed, "coordinates")
-    p_coord = np.array([0.0, 0.58, 0.47, 0.75])[ch]
-    has_xy = has_place & (r_x.random(n) < p_coord)
+
+@dataclass
+class _Coordinates:
+    has_xy: BoolArray
+    lon: FloatArray
+    lat: FloatArray
+    datum: npt.NDArray[np.object_]
+
+
+def _coordinates(m: _Model, ev: _Events, r_x: np.random.Generator) -> _Coordinates:
+    """Coordinates 10-30 m from the building for part of the app and patrol petitions (some GCJ-02)."""
+    n = len(ev.bld)
+    p_coord = np.array([0.0, 0.58, 0.47, 0.75])[ev.ch]
+    has_xy = ev.has_place & (r_x.random(n) < p_coord)
     dist = r_x.uniform(10.0, 30.0, n)
     ang = r_x.uniform(0.0, 2 * math.pi, n)
-    blon, blat = b.lon[np.maximum(ev_bld, 0)], b.lat[np.maximum(ev_bld, 0)]
+    blon, blat = m.b.lon[np.maximum(ev.bld, 0)], m.b.lat[np.maximum(ev.bld, 0)]
     lat = blat + dist * np.cos(ang) / 110_540.0
     lon = blon + dist * np.sin(ang) / (111_320.0 * np.cos(np.radians(blat)))
-    gcj = has_xy & (ch == 1) & (r_x.random(n) < 0.3)
+    gcj = has_xy & (ev.ch == 1) & (r_x.random(n) < 0.3)
     if gcj.any():
         import prcoords
 
         for i in np.flatnonzero(gcj).tolist():
             g = prcoords.wgs_gcj((float(lat[i]), float(lon[i])))
             lat[i], lon[i] = g[0], g[1]
-    lon = np.where(has_xy, np.round(lon, 7), np.nan)
-    lat = np.where(has_xy, np.round(lat, 7), np.nan)
-    datum = _masked(has_xy, np.where(gcj, "gcj02", "wgs84").astype(object))
+    return _Coordinates(
+        has_xy=has_xy,
+        lon=np.where(has_xy, np.round(lon, 7), np.nan),
+        lat=np.where(has_xy, np.round(lat, 7), np.nan),
+        datum=_masked(has_xy, np.where(gcj, "gcj02", "wgs84").astype(object)),
+    )
 
-    # addresses and texts -------------------------------------------------------------------------
-    forms = _place_forms(b, places_df)
-    r_t = _rng(seed, "texts")
+
+def _texts(
+    m: _Model,
+    ev: _Events,
+    person: IntArray,
+    has_xy: BoolArray,
+    forms: dict[str, list[list[str]]],
+    r_t: np.random.Generator,
+) -> tuple[list[str], list[str | None]]:
+    """(text, address) of each petition from the category's templates and the place's forms."""
+    n = len(ev.bld)
     U = r_t.random((n, 12))
     mode_u = U[:, 0]
     addr_mode = np.where(
@@ -1406,85 +1672,109 @@ def generate_year(
         np.where(mode_u < 0.40, 1, np.where(mode_u < 0.85, 2, 0)),
         np.where(mode_u < 0.47, 1, 2),
     )
-    addr_mode = np.where(has_place, addr_mode, 0)  # 0 none, 1 standard, 2 colloquial
+    addr_mode = np.where(ev.has_place, addr_mode, 0)  # 0 none, 1 standard, 2 colloquial
     texts: list[str] = []
     addresses: list[str | None] = []
-    std = b.frame["address"].tolist()
+    std = m.b.frame["address"].tolist()
     for i in range(n):
-        c = int(ev_cat[i])
-        code = cats.codes[c]
-        t_name = TYPES[int(tp[i])]
-        tpl_set = TEMPLATES.get(code, {})
-        if phrase[i] and "f" in tpl_set:
-            pool = tpl_set["f"]
-        elif t_name == "consultation":
-            pool = tpl_set.get("q") or (("N", f"咨询{cats.names[c]}相关问题"),)
-        else:
-            pool = tpl_set.get("k") or (
-                ("C" if has_place[i] else "N", f"{{p}}存在{cats.names[c]}方面的问题"),
-            )
-        kind, tpl = pool[int((tpl_fixed[i] if tpl_fixed[i] >= 0 else U[i, 1]) * len(pool))]
-        if not has_place[i]:
-            kind = "N"
-            tpl = tpl.replace("{p}", "")
-        j = int(ev_bld[i])
-        place = ""
-        unit_room = ""
-        if kind != "N":
-            if kind == "S":
-                sp = forms["S"][j]
-                src = sp if sp and U[i, 2] < 0.65 else forms["R"][j] or forms["B"][j]
-            elif kind == "C":
-                src = forms["C"][j]
-            else:
-                src = forms["B"][j]
-            place = src[int(U[i, 3] * len(src))]
-            if kind == "I":  # the caller's own flat (the same for every call of that person)
-                who = int(person[i])
-                floor = 1 + (who // 4) % int(b.floors[j])
-                unit_room = f"{1 + who % 4}单元{floor}{1 + (who // 97) % 4:02d}"
-            if place.endswith("里") and "{p}里" in tpl:
-                place += "小区"  # 水碓西里小区里, not 水碓西里里
-        mention = kind != "N" and (grid[i] or U[i, 7] < 0.75)
+        kind, tpl = _template(m.cats, ev, i, U[i])
+        j = int(ev.bld[i])
+        place, unit_room = ("", "") if kind == "N" else _place(m.b, forms, kind, tpl, j, int(person[i]), U[i])
+        mention = kind != "N" and (ev.grid[i] or U[i, 7] < 0.75)
         p_text = (place + unit_room) if mention else GENERIC_PLACE[kind]
-        body = tpl.format(p=p_text, t=12 + int(U[i, 8] * 6))
-        if repk[i] >= 1:
-            body += f"，之前已经反映过{int(repk[i])}次了，一直没有解决"
-        elif origin[i] == 1 and U[i, 9] < 0.4:
-            body += "，好几户邻居都有同样的问题"
-        channel = CHANNELS[int(ch[i])]
-        if channel == "grid_patrol":
-            text = f"网格员巡查发现：{body}，已拍照上报。"
-        elif channel == "hotline":
-            sfx = SUFFIX["hotline"][t_name]
-            if t_name == "consultation":
-                pre = PREFIX_HOTLINE_Q[int(U[i, 10] * len(PREFIX_HOTLINE_Q))]
-            else:
-                pre = PREFIX_HOTLINE[int(U[i, 10] * len(PREFIX_HOTLINE))]
-            text = pre + body + sfx[int(U[i, 11] * len(sfx))]
-        else:
-            sfx = SUFFIX["app"][t_name]
-            text = body + sfx[int(U[i, 11] * len(sfx))]
-        texts.append(text)
+        texts.append(_text(ev, i, tpl.format(p=p_text, t=12 + int(U[i, 8] * 6)), U[i]))
         if addr_mode[i] == 0:
             addresses.append(None)
         elif addr_mode[i] == 1:
             addresses.append(std[j] + (unit_room if unit_room and U[i, 5] < 0.5 else ""))
+        elif kind == "N":
+            addresses.append(forms["B"][j][int(U[i, 3] * len(forms["B"][j]))])
         else:
-            if kind == "N":
-                addresses.append(forms["B"][j][int(U[i, 3] * len(forms["B"][j]))])
-            else:
-                addresses.append(place + (unit_room if unit_room and U[i, 6] < 0.5 else ""))
+            addresses.append(place + (unit_room if unit_room and U[i, 6] < 0.5 else ""))
+    return texts, addresses
 
-    # contacts: residents, or the grid officer of the cell for a patrol report
-    cell_of = np.where(has_place, b.cell[np.maximum(ev_bld, 0)], -1)
-    contact_name = [off_names[cell_of[i]] if grid[i] else names[person[i]] for i in range(n)]
-    contact_phone = [off_phones[cell_of[i]] if grid[i] else phones[person[i]] for i in range(n)]
 
+def _template(cats: _Cats, ev: _Events, i: int, u: FloatArray) -> tuple[str, str]:
+    """(place kind, template) of petition ``i``; kind "N" (no place) for a petition without one."""
+    c = int(ev.cat[i])
+    code = cats.codes[c]
+    t_name = TYPES[int(ev.tp[i])]
+    tpl_set = TEMPLATES.get(code, {})
+    if ev.phrase[i] and "f" in tpl_set:
+        pool = tpl_set["f"]
+    elif t_name == "consultation":
+        pool = tpl_set.get("q") or (("N", f"咨询{cats.names[c]}相关问题"),)
+    else:
+        pool = tpl_set.get("k") or (("C" if ev.has_place[i] else "N", f"{{p}}存在{cats.names[c]}方面的问题"),)
+    kind, tpl = pool[int((ev.tpl_fixed[i] if ev.tpl_fixed[i] >= 0 else u[1]) * len(pool))]
+    if not ev.has_place[i]:
+        kind = "N"
+        tpl = tpl.replace("{p}", "")
+    return kind, tpl
+
+
+def _place(
+    b: _Buildings, forms: dict[str, list[list[str]]], kind: str, tpl: str, j: int, who: int, u: FloatArray
+) -> tuple[str, str]:
+    """(place, unit and room) that petition text names for building ``j`` and place kind ``kind``."""
+    if kind == "S":
+        sp = forms["S"][j]
+        src = sp if sp and u[2] < 0.65 else forms["R"][j] or forms["B"][j]
+    elif kind == "C":
+        src = forms["C"][j]
+    else:
+        src = forms["B"][j]
+    place = src[int(u[3] * len(src))]
+    unit_room = ""
+    if kind == "I":  # the caller's own flat (the same for every call of that person)
+        floor = 1 + (who // 4) % int(b.floors[j])
+        unit_room = f"{1 + who % 4}单元{floor}{1 + (who // 97) % 4:02d}"
+    if place.endswith("里") and "{p}里" in tpl:
+        place += "小区"  # 水碓西里小区里, not 水碓西里里
+    return place, unit_room
+
+
+def _text(ev: _Events, i: int, body: str, u: FloatArray) -> str:
+    """The petition's text: ``body`` with the repeat or surge remark and the channel's framing."""
+    t_name = TYPES[int(ev.tp[i])]
+    if ev.repk[i] >= 1:
+        body += f"，之前已经反映过{int(ev.repk[i])}次了，一直没有解决"
+    elif ev.origin[i] == 1 and u[9] < 0.4:
+        body += "，好几户邻居都有同样的问题"
+    channel = CHANNELS[int(ev.ch[i])]
+    if channel == "grid_patrol":
+        return f"网格员巡查发现：{body}，已拍照上报。"
+    if channel == "hotline":
+        sfx = SUFFIX["hotline"][t_name]
+        if t_name == "consultation":
+            pre = PREFIX_HOTLINE_Q[int(u[10] * len(PREFIX_HOTLINE_Q))]
+        else:
+            pre = PREFIX_HOTLINE[int(u[10] * len(PREFIX_HOTLINE))]
+        return pre + body + sfx[int(u[11] * len(sfx))]
+    sfx = SUFFIX["app"][t_name]
+    return body + sfx[int(u[11] * len(sfx))]
+
+
+def _year_frame(
+    m: _Model,
+    ev: _Events,
+    people: _Callers,
+    xy: _Coordinates,
+    texts: list[str],
+    addresses: list[str | None],
+    hist: dict[str, Any],
+    *,
+    year: int,
+    tz: str,
+) -> pd.DataFrame:
+    """The petitions table (intake columns, the truth, the handling history)."""
+    b = m.b
+    n = len(ev.bld)
+    has_place = ev.has_place
     bid = b.frame["building_id"].to_numpy(dtype=object)
-    true_b = _masked(has_place, bid[np.maximum(ev_bld, 0)])
-    true_cell = _masked(has_place, np.array(b.cell_codes, dtype=object)[np.maximum(cell_of, 0)])
-    true_comm = _masked(has_place, np.array(b.communities, dtype=object)[np.maximum(comm_of, 0)])
+    true_b = _masked(has_place, bid[np.maximum(ev.bld, 0)])
+    true_cell = _masked(has_place, np.array(b.cell_codes, dtype=object)[np.maximum(_cell_of(m, ev), 0)])
+    true_comm = _masked(has_place, np.array(b.communities, dtype=object)[np.maximum(_community_of(m, ev), 0)])
 
     def ts(x: IntArray) -> pd.Series:
         v = np.where(x == NAT, np.datetime64("NaT", "s"), x.astype("datetime64[s]"))
@@ -1495,21 +1785,21 @@ def generate_year(
     def strs(values: Any) -> pd.Series:
         return pd.Series(list(values), dtype="str")
 
-    df = pd.DataFrame(
+    return pd.DataFrame(
         {
             "external_id": strs(f"SP{year}-{i + 1:06d}" for i in range(n)),
-            "received_at": ts(recv),
-            "channel": strs(CHANNELS[int(x)] for x in ch),
-            "type": strs(TYPES[int(x)] for x in tp),
-            "category": strs(reported),
-            "urgency": strs("urgent" if f else None for f in urgent_flag),
+            "received_at": ts(ev.recv),
+            "channel": strs(CHANNELS[int(x)] for x in ev.ch),
+            "type": strs(TYPES[int(x)] for x in ev.tp),
+            "category": strs(ev.reported),
+            "urgency": strs("urgent" if f else None for f in ev.urgent),
             "text": strs(texts),
             "address": strs(addresses),
-            "lon": lon.astype(np.float64),
-            "lat": lat.astype(np.float64),
-            "datum": strs(datum),
-            "contact_name": strs(contact_name),
-            "contact_phone": strs(contact_phone),
+            "lon": xy.lon.astype(np.float64),
+            "lat": xy.lat.astype(np.float64),
+            "datum": strs(xy.datum),
+            "contact_name": strs(people.contact_name),
+            "contact_phone": strs(people.contact_phone),
             "true_building_id": strs(true_b),
             "true_cell_code": strs(true_cell),
             "true_community_code": strs(true_comm),
@@ -1529,30 +1819,41 @@ def generate_year(
             "final_status": strs(hist["status"]),
         }
     )
-    cell_rate = (G @ (A @ w[placed])) / np.maximum(cell_hh, 1e-9)
-    manifest: dict[str, Any] = {
+
+
+def _manifest(
+    m: _Model,
+    hot: _Hotspots,
+    chronic: list[dict[str, Any]],
+    planted: tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None],
+    street_code: str,
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest of the planted effects (``run``: seed, year, rate, tz, count)."""
+    surges, repeats, rising = planted
+    cell_rate = (m.G @ (m.A @ m.w[m.placed])) / np.maximum(m.cell_hh, 1e-9)
+    return {
         "generator_version": GENERATOR_VERSION,
-        "seed": int(seed),
-        "year": int(year),
-        "rate": float(rate),
-        "tz": tz,
-        "count": int(n),
-        "households": int(H),
-        "street_code": main_street,
-        "hotspots": hotspots,
+        "seed": run["seed"],
+        "year": run["year"],
+        "rate": run["rate"],
+        "tz": run["tz"],
+        "count": run["count"],
+        "households": int(m.H),
+        "street_code": street_code,
+        "hotspots": hot.records,
         "surges": surges,
         "repeat_places": repeats,
         "rising_phrase": rising,
         "background": {
             "chronic_places": chronic,
-            "cell_rate_ratio_max": _r(float(cell_rate[big].max() / med), 3),
-            "cell_rate_ratio_min": _r(float(cell_rate[big].min() / med), 3),
+            "cell_rate_ratio_max": _r(float(cell_rate[hot.big].max() / hot.med), 3),
+            "cell_rate_ratio_min": _r(float(cell_rate[hot.big].min() / hot.med), 3),
             "note": "background structure, not planted: chronic places (a building-category pair at "
             "1.6-3x all year) and the natural spread of per-household rates between cells (of >= 200 "
             "households) relative to the median cell",
         },
     }
-    return df, manifest
 
 
 def _surge_needed(base: float) -> float:
@@ -1785,12 +2086,12 @@ def synthetic_cells(n_cells: int = 30_000, seed: int = 1) -> pd.DataFrame:
 
 def _lead_kind(code: str, top: str) -> tuple[str, str]:
     """(level, kind) of the lead department of a placed category, by the routing catalogue's rules."""
-    from data.routing import _KINDS, DISTRICT_RULES, STREET_RULES
+    from data.routing import DEPARTMENT_KINDS, DISTRICT_RULES, STREET_RULES
     from grid.routing import GOV_KIND
 
     if code in STREET_RULES:
         kind = STREET_RULES[code][0]
-        return _KINDS[kind][0], kind
+        return DEPARTMENT_KINDS[kind][0], kind
     for c in (code, top):
         if c in DISTRICT_RULES:
             return "district", DISTRICT_RULES[c][0]

@@ -384,6 +384,22 @@ def _name_lines(
     return names
 
 
+def _estate_cells(
+    P: Polygon | MultiPolygon, xb: list[float], yb: list[float], rng: np.random.Generator
+) -> tuple[list[tuple[tuple[int, int], float, Polygon]], set[tuple[int, int]]]:
+    """(the arterial cells: (ix, iy), area in the street, box; the cells that become estates)."""
+    cells = []
+    for ix in range(len(xb) - 1):
+        for iy in range(len(yb) - 1):
+            cell = box(xb[ix], yb[iy + 1], xb[ix + 1], yb[iy])
+            a = cell.intersection(P).area
+            cells.append(((ix, iy), a, cell))
+    big = [c for c in cells if c[1] >= 80_000.0]
+    n_estates = max(1, round(ESTATE_CELL_SHARE * len(big))) if big else 0
+    order = rng.permutation(len(big)) if big else np.array([], dtype=int)
+    return cells, {big[int(i)][0] for i in order[:n_estates]}
+
+
 def _make_roads(
     P: Polygon | MultiPolygon, rng: np.random.Generator
 ) -> tuple[list[_Road], set[tuple[int, int]], list[float], list[float]]:
@@ -424,16 +440,7 @@ def _make_roads(
     # arterial cells (between primaries or the bounding box); some become estates without minor roads
     xb = [minx - margin, *xs, maxx + margin]
     yb = [maxy + margin, *ys, miny - margin]
-    cells = []
-    for ix in range(len(xb) - 1):
-        for iy in range(len(yb) - 1):
-            cell = box(xb[ix], yb[iy + 1], xb[ix + 1], yb[iy])
-            a = cell.intersection(P).area
-            cells.append(((ix, iy), a, cell))
-    big = [c for c in cells if c[1] >= 80_000.0]
-    n_estates = max(1, round(ESTATE_CELL_SHARE * len(big))) if big else 0
-    order = rng.permutation(len(big)) if big else np.array([], dtype=int)
-    estates = {big[int(i)][0] for i in order[:n_estates]}
+    cells, estates = _estate_cells(P, xb, yb, rng)
 
     minor_names = [p + s for p in MINOR_PREFIXES for s in MINOR_SUFFIXES]
     minor_names = [minor_names[int(i)] for i in rng.permutation(len(minor_names))]
@@ -627,23 +634,93 @@ def generate_street(
     building whose point lies in no community (a gap) is dropped and counted in
     ``summary['dropped']``. ``grid_angle_deg`` turns the road grid (counter-clockwise from east).
     Same inputs and seed -> identical output.
+
+    The recipe (one random stream, in this order): roads; blocks cut into pieces; sites; frontage
+    strips; styles and building slots; household targets; compound names; buildings and gates;
+    then back to EPSG:4326 with communities, and the layers.
     """
     street_geom, comms = _check_inputs(street_geom, communities)
     rng = np.random.default_rng(seed)
+    frame, P = _street_plane(street_geom, grid_angle_deg)
+    area_km2 = P.area / 1e6
+    roads, estate_cells, xb, yb = _make_roads(P, rng)
+    crossings = _crossings(roads)
+    segments = _segments(roads, crossings)
+    pieces = _pieces(P, roads, estate_cells, (xb, yb), rng)
+    _plant_sites(pieces, roads, segments, rng)
+    pieces.extend(_frontage_strips(pieces, roads, rng))
+    _styles_and_slots(pieces, rng)
+    total_target = area_km2 * households_per_km2
+    _household_targets(pieces, total_target, rng)
+    name_of = _compound_names(pieces, street_name, rng)
+    comp_rows, bld_rows, site_rows = _place_buildings(pieces, segments, name_of, rng)
+    _door_ranges(comp_rows, bld_rows)
+
+    locate = _Locator(street_geom, comms)
+    kept, dropped = _locate_buildings(bld_rows, frame, locate)
+    head = f"{city_name}{district_name}{street_name}"
+    buildings = _buildings_layer(kept, head, id_prefix)
+    compounds = _compounds_layer(comp_rows, buildings, frame, head, id_prefix)
+    roads_gdf = _roads_layer(segments, frame)
+    cross_records = _crossing_records(crossings, frame)
+    prefix = _name_prefix(street_name)
+    land = _landmark_records(cross_records, prefix, frame)
+    sites = _sites_layer(site_rows, prefix, frame, id_prefix, land)
+    landmarks, crossings_gdf = _point_layers(land, cross_records, locate)
+    hh = int(buildings["households"].sum()) if not buildings.empty else 0
+    summary = {
+        "area_km2": round(area_km2, 3),
+        "target_households": round(total_target),
+        "households": hh,
+        "buildings": len(buildings),
+        "compounds": len(compounds),
+        "estates": int(compounds["estate"].sum()) if not compounds.empty else 0,
+        "standalone_buildings": int(buildings["standalone"].sum()) if not buildings.empty else 0,
+        "roads": int(roads_gdf["name"].nunique()),
+        "road_segments": len(roads_gdf),
+        "crossings": len(crossings_gdf),
+        "landmarks": len(landmarks),
+        "sites": len(sites),
+        "kinds": {k: int((buildings["kind"] == k).sum()) for k in KINDS} if not buildings.empty else {},
+        "dropped": dropped,
+        "metric_crs": frame.proj,
+    }
+    return SyntheticStreet(
+        roads=roads_gdf,
+        compounds=compounds,
+        buildings=buildings,
+        landmarks=landmarks,
+        crossings=crossings_gdf,
+        sites=sites,
+        street_name=street_name,
+        district_name=district_name,
+        seed=seed,
+        summary=summary,
+    )
+
+
+def _street_plane(street_geom: BaseGeometry, grid_angle_deg: float) -> tuple[_Frame, Any]:
+    """The local frame at the street's centre and the street polygon in it (at least 4 ha)."""
     c = street_geom.centroid
     frame = _Frame(round(c.x, 6), round(c.y, 6), grid_angle_deg)
     P = frame.to_local(street_geom)
     if not P.is_valid:
         P = shapely.make_valid(P)
-    area_km2 = P.area / 1e6
     if P.area < 40_000:
         raise GeometryError(f"street polygon too small for a street layout ({P.area:.0f} m2)")
+    return frame, P
 
-    roads, estate_cells, xb, yb = _make_roads(P, rng)
-    crossings = _crossings(roads)
-    segments = _segments(roads, crossings)
 
-    # ---- blocks and pieces ----
+def _pieces(
+    P: Any,
+    roads: list[_Road],
+    estate_cells: Any,
+    bounds: tuple[Any, Any],
+    rng: np.random.Generator,
+) -> list[_Piece]:
+    """The blocks between the roads (north to south, west to east), each cut into pieces; in an
+    estate cell the biggest piece of at least 5 ha is the estate, small pieces are stand-alone."""
+    xb, yb = bounds
     road_area = unary_union(
         [ln.buffer(HALF_WIDTH[r.kind], cap_style="flat") for r in roads for ln in r.parts]
     )
@@ -663,26 +740,7 @@ def generate_street(
     for b in blocks:
         cell = cell_of(b.representative_point())
         estate = cell in estate_cells
-        bx0, by0, bx1, by1 = b.bounds
-        tx = ESTATE_LEN_M if estate else float(rng.uniform(110.0, 200.0))
-        ty = ESTATE_LEN_M if estate else float(rng.uniform(150.0, 260.0))
-        kx, ky = max(1, round((bx1 - bx0) / tx)), max(1, round((by1 - by0) / ty))
-        cx = [bx0 + (bx1 - bx0) * i / kx for i in range(kx + 1)]
-        cy = [by0 + (by1 - by0) * j / ky for j in range(ky + 1)]
-        for i in range(1, kx):
-            cx[i] += float(rng.uniform(-0.12, 0.12)) * (bx1 - bx0) / kx
-        for j in range(1, ky):
-            cy[j] += float(rng.uniform(-0.12, 0.12)) * (by1 - by0) / ky
-        parts: list[Polygon] = []
-        for j in range(ky - 1, -1, -1):
-            for i in range(kx):
-                cut = box(
-                    cx[i] - (1 if i == 0 else 0),
-                    cy[j] - (1 if j == 0 else 0),
-                    cx[i + 1] + (1 if i == kx - 1 else 0),
-                    cy[j + 1] + (1 if j == ky - 1 else 0),
-                )
-                parts.extend(p for p in _polys(b.intersection(cut)) if p.area >= 1_200.0)
+        parts = _cut_block(b, estate, rng)
         biggest = max(range(len(parts)), key=lambda n: parts[n].area) if (estate and parts) else -1
         for n, p in enumerate(parts):
             if estate and n == biggest and p.area >= 50_000.0:
@@ -691,8 +749,38 @@ def generate_street(
                 pieces.append(_Piece(p, "standalone", cell))
             else:
                 pieces.append(_Piece(p, "compound", cell))
+    return pieces
 
-    # ---- sites: park, school, hospital, market, then office blocks along the first arterial ----
+
+def _cut_block(b: Polygon, estate: bool, rng: np.random.Generator) -> list[Polygon]:
+    """A block cut by a jittered grid (estate cells by :data:`ESTATE_LEN_M`) into pieces of >= 1,200 m2."""
+    bx0, by0, bx1, by1 = b.bounds
+    tx = ESTATE_LEN_M if estate else float(rng.uniform(110.0, 200.0))
+    ty = ESTATE_LEN_M if estate else float(rng.uniform(150.0, 260.0))
+    kx, ky = max(1, round((bx1 - bx0) / tx)), max(1, round((by1 - by0) / ty))
+    cx = [bx0 + (bx1 - bx0) * i / kx for i in range(kx + 1)]
+    cy = [by0 + (by1 - by0) * j / ky for j in range(ky + 1)]
+    for i in range(1, kx):
+        cx[i] += float(rng.uniform(-0.12, 0.12)) * (bx1 - bx0) / kx
+    for j in range(1, ky):
+        cy[j] += float(rng.uniform(-0.12, 0.12)) * (by1 - by0) / ky
+    parts: list[Polygon] = []
+    for j in range(ky - 1, -1, -1):
+        for i in range(kx):
+            cut = box(
+                cx[i] - (1 if i == 0 else 0),
+                cy[j] - (1 if j == 0 else 0),
+                cx[i + 1] + (1 if i == kx - 1 else 0),
+                cy[j + 1] + (1 if j == ky - 1 else 0),
+            )
+            parts.extend(p for p in _polys(b.intersection(cut)) if p.area >= 1_200.0)
+    return parts
+
+
+def _plant_sites(
+    pieces: list[_Piece], roads: list[_Road], segments: list[dict[str, Any]], rng: np.random.Generator
+) -> None:
+    """Sites: park, school, hospital, market, then office blocks along the first arterial."""
     ordinary = [pc for pc in pieces if pc.cls == "compound"]
     max_sites = max(0, len(ordinary) - max(3, int(0.6 * len(ordinary))))
     for kind in SITE_KINDS:
@@ -707,24 +795,28 @@ def generate_street(
         site_pc.cls, site_pc.site_kind = "site", kind
         max_sites -= 1
     arterials = [seg for seg in segments if seg["kind"] == "arterial"]
-    if arterials and max_sites > 0:
-        first = min(
-            (r for r in roads if r.kind == "arterial" and r.orient == "NS"), key=lambda r: r.pos, default=None
-        )
-        if first is not None:
-            near = [
-                pc
-                for pc in pieces
-                if pc.cls == "compound" and min(ln.distance(pc.geom) for ln in first.parts) < 60.0
-            ]
-            max_sites = min(max_sites, round(OFFICE_SHARE * len(pieces)))
-            for pc in near:
-                if max_sites <= 0:
-                    break
-                if rng.random() < 0.5:
-                    pc.cls, pc.site_kind = "site", "office"
-                    max_sites -= 1
-    # a frontage strip of some compounds on big roads becomes a row of stand-alone buildings (商住楼)
+    if not (arterials and max_sites > 0):
+        return
+    first = min(
+        (r for r in roads if r.kind == "arterial" and r.orient == "NS"), key=lambda r: r.pos, default=None
+    )
+    if first is None:
+        return
+    near = [
+        pc for pc in pieces if pc.cls == "compound" and min(ln.distance(pc.geom) for ln in first.parts) < 60.0
+    ]
+    max_sites = min(max_sites, round(OFFICE_SHARE * len(pieces)))
+    for pc in near:
+        if max_sites <= 0:
+            break
+        if rng.random() < 0.5:
+            pc.cls, pc.site_kind = "site", "office"
+            max_sites -= 1
+
+
+def _frontage_strips(pieces: list[_Piece], roads: list[_Road], rng: np.random.Generator) -> list[_Piece]:
+    """A frontage strip of some compounds on big roads becomes a row of stand-alone buildings
+    (商住楼): the compound shrinks, and the new pieces are returned."""
     big_roads = [r for r in roads if r.kind != "minor"]
     extra: list[_Piece] = []
     for pc in pieces:
@@ -743,15 +835,16 @@ def generate_street(
         pc.geom = rest[0]
         extra.extend(_Piece(p, "standalone", pc.cell) for p in strips)
         extra.extend(_Piece(p, "compound", pc.cell) for p in rest[1:] if p.area >= 5_000.0)
-    pieces.extend(extra)
+    return extra
 
-    # ---- styles and household targets ----
+
+def _styles_and_slots(pieces: list[_Piece], rng: np.random.Generator) -> None:
+    """Each piece's style, its candidate building slots, and the stand-alone buildings (chosen first)."""
     for pc in pieces:
         if pc.cls == "estate":
             pc.style = _pick(rng, ESTATE_STYLE_WEIGHTS)
         elif pc.cls in ("compound", "standalone"):
             pc.style = _pick(rng, STYLE_WEIGHTS)
-    # candidate building slots of every piece, and the stand-alone buildings (chosen first)
     for pc in pieces:
         if pc.cls == "site":
             continue
@@ -763,7 +856,10 @@ def generate_street(
             order = sorted(range(len(pc.slots)), key=lambda n: (-pc.slots[n][1].households, n))
             pc.chosen = [pc.slots[n] for n in order[:want]]
 
-    total_target = area_km2 * households_per_km2
+
+def _household_targets(pieces: list[_Piece], total_target: float, rng: np.random.Generator) -> None:
+    """Household targets of estates and compounds that sum to the street's target (surplus compounds
+    become offices and shops)."""
     standalone_hh = sum(spec.households for pc in pieces if pc.cls == "standalone" for _, spec in pc.chosen)
     need = max(0.0, total_target - standalone_hh)
     capacity = {id(pc): sum(spec.households for _, spec in pc.slots) for pc in pieces}
@@ -806,8 +902,10 @@ def generate_street(
         if id(pc) in tg:
             pc.target = tg[id(pc)]
 
-    # ---- names for compounds: real names where the style fits (largest first), else invented ----
-    prefix = _name_prefix(street_name)
+
+def _compound_names(pieces: list[_Piece], street_name: str, rng: np.random.Generator) -> dict[int, str]:
+    """Names for compounds (by ``id`` of the piece): real names where the style fits (largest
+    first), else invented."""
     used_names: set[str] = set()
     real = list(REAL_COMPOUNDS)
     invented_prefixes = [MINOR_PREFIXES[int(i)] for i in rng.permutation(len(MINOR_PREFIXES))]
@@ -836,106 +934,154 @@ def generate_street(
                 name = cand
         used_names.add(name)
         name_of[id(pc)] = name
+    return name_of
 
-    # ---- buildings ----
+
+Rows = list[dict[str, Any]]
+
+
+def _place_buildings(
+    pieces: list[_Piece], segments: list[dict[str, Any]], name_of: dict[int, str], rng: np.random.Generator
+) -> tuple[Rows, Rows, Rows]:
+    """(compound rows, building rows, site rows) in the local frame, with gates and door numbers."""
     doors = _DoorBook()
-    comp_rows: list[dict[str, Any]] = []
-    bld_rows: list[dict[str, Any]] = []
-    site_rows: list[dict[str, Any]] = []
+    comp_rows: Rows = []
+    bld_rows: Rows = []
+    site_rows: Rows = []
     for pc in pieces:
         if pc.cls == "site":
             site_rows.append({"kind": pc.site_kind, "geometry": pc.geom.buffer(-WALL_M, join_style="mitre")})
             continue
-        slots = pc.slots
-        if not slots:
+        if not pc.slots:
             continue
-        chosen: list[tuple[Polygon, _Spec]] = list(pc.chosen)
-        if pc.cls != "standalone":
-            total = 0
-            cap = ESTATE_RANGE[1] if pc.cls == "estate" else COMPOUND_RANGE[1]
-            for n in rng.permutation(len(slots)):
-                hh = slots[int(n)][1].households
-                if (total + hh <= pc.target * 1.05 or not chosen) and total + hh <= cap:
-                    chosen.append(slots[int(n)])
-                    total += hh
-        chosen.sort(key=lambda s: (-round(s[0].bounds[3], 3), round(s[0].bounds[0], 3)))
+        chosen = _chosen_slots(pc, rng)
         if pc.cls == "standalone":
-            for rect, spec in chosen:
-                seg, on_road, own = _gate(rect, segments)
-                road = seg["_road"]
-                door = doors.take(road, road.measure(on_road), road.side(own))
-                bld_rows.append(
-                    {
-                        "compound": None,
-                        "road": road.name,
-                        "door_number": str(door),
-                        "building_no": None,
-                        "spec": spec,
-                        "footprint": rect,
-                        "gate": on_road,
-                        "_seg": seg,
-                        "_side": road.side(own),
-                        "_door": door,
-                        "_comp": None,
-                    }
-                )
+            bld_rows += _standalone_rows(chosen, segments, doors)
             continue
-        comp_geom = pc.geom.buffer(-WALL_M, join_style="mitre")
-        seg, on_road, own = _gate(pc.geom, segments)
-        road = seg["_road"]
-        side = road.side(own)
-        door = doors.take(road, road.measure(on_road), side)
-        comp = {
-            "name": name_of[id(pc)],
-            "road": road.name,
-            "door_number": str(door),
-            "style": pc.style,
-            "cls": pc.cls,
-            "target": pc.target,
-            "geometry": comp_geom,
-            "gate": on_road,
-            "_seg": seg,
-            "_side": side,
-            "_door": door,
-        }
+        comp = _compound_row(pc, segments, doors, name_of[id(pc)])
         comp_rows.append(comp)
         for n, (rect, spec) in enumerate(chosen, start=1):
             bld_rows.append(
                 {
                     "compound": comp["name"],
-                    "road": road.name,
-                    "door_number": str(door),
+                    "road": comp["road"],
+                    "door_number": comp["door_number"],
                     "building_no": str(n),
                     "spec": spec,
                     "footprint": rect,
-                    "gate": on_road,
+                    "gate": comp["gate"],
                     "_comp": comp,
                 }
             )
+    return comp_rows, bld_rows, site_rows
 
-    # door ranges of segments cover every number handed out on them
+
+def _chosen_slots(pc: _Piece, rng: np.random.Generator) -> list[tuple[Polygon, _Spec]]:
+    """The piece's buildings: slots in random order up to its target (and range cap), north to south."""
+    slots = pc.slots
+    chosen: list[tuple[Polygon, _Spec]] = list(pc.chosen)
+    if pc.cls != "standalone":
+        total = 0
+        cap = ESTATE_RANGE[1] if pc.cls == "estate" else COMPOUND_RANGE[1]
+        for n in rng.permutation(len(slots)):
+            hh = slots[int(n)][1].households
+            if (total + hh <= pc.target * 1.05 or not chosen) and total + hh <= cap:
+                chosen.append(slots[int(n)])
+                total += hh
+    chosen.sort(key=lambda s: (-round(s[0].bounds[3], 3), round(s[0].bounds[0], 3)))
+    return chosen
+
+
+def _standalone_rows(
+    chosen: list[tuple[Polygon, _Spec]], segments: list[dict[str, Any]], doors: _DoorBook
+) -> Rows:
+    """Stand-alone buildings: each has its own door number on the nearest road."""
+    rows: Rows = []
+    for rect, spec in chosen:
+        seg, on_road, own = _gate(rect, segments)
+        road = seg["_road"]
+        door = doors.take(road, road.measure(on_road), road.side(own))
+        rows.append(
+            {
+                "compound": None,
+                "road": road.name,
+                "door_number": str(door),
+                "building_no": None,
+                "spec": spec,
+                "footprint": rect,
+                "gate": on_road,
+                "_seg": seg,
+                "_side": road.side(own),
+                "_door": door,
+                "_comp": None,
+            }
+        )
+    return rows
+
+
+def _compound_row(pc: _Piece, segments: list[dict[str, Any]], doors: _DoorBook, name: str) -> dict[str, Any]:
+    """A compound: the piece inside its wall, its gate and door number."""
+    comp_geom = pc.geom.buffer(-WALL_M, join_style="mitre")
+    seg, on_road, own = _gate(pc.geom, segments)
+    road = seg["_road"]
+    side = road.side(own)
+    door = doors.take(road, road.measure(on_road), side)
+    return {
+        "name": name,
+        "road": road.name,
+        "door_number": str(door),
+        "style": pc.style,
+        "cls": pc.cls,
+        "target": pc.target,
+        "geometry": comp_geom,
+        "gate": on_road,
+        "_seg": seg,
+        "_side": side,
+        "_door": door,
+    }
+
+
+def _door_ranges(comp_rows: Rows, bld_rows: Rows) -> None:
+    """Door ranges of segments cover every number handed out on them."""
     for row in [*comp_rows, *(b for b in bld_rows if b["_comp"] is None)]:
         seg, side, door = row["_seg"], row["_side"], row["_door"]
         f, t = ("from_left", "to_left") if side == "left" else ("from_right", "to_right")
         seg[f], seg[t] = min(seg[f], door), max(seg[t], door)
 
-    # ---- back to EPSG:4326, communities ----
-    comm_geoms = np.asarray(comms.geometry.values, dtype=object)
-    tree = shapely.STRtree(comm_geoms)
-    for g in comm_geoms:
-        shapely.prepare(g)
-    shapely.prepare(street_geom)
 
-    def community_for(pt: Point) -> list[int]:
-        return sorted(int(i) for i in tree.query(pt, predicate="within"))
+class _Locator:
+    """Communities of points (EPSG:4326) within the street."""
 
-    kept: list[dict[str, Any]] = []
+    def __init__(self, street_geom: BaseGeometry, comms: gpd.GeoDataFrame) -> None:
+        self.comms = comms
+        self.street_geom = street_geom
+        self.geoms = np.asarray(comms.geometry.values, dtype=object)
+        self.tree = shapely.STRtree(self.geoms)
+        for g in self.geoms:
+            shapely.prepare(g)
+        shapely.prepare(street_geom)
+
+    def hits(self, pt: Point) -> list[int]:
+        return sorted(int(i) for i in self.tree.query(pt, predicate="within"))
+
+    def code(self, i: int) -> str:
+        return str(self.comms["code"].iloc[i])
+
+    def code_of(self, pt: Point) -> str | None:
+        hits = self.hits(pt)
+        return self.code(hits[0]) if len(hits) == 1 else None
+
+
+def _locate_buildings(bld_rows: Rows, frame: _Frame, locate: _Locator) -> tuple[Rows, int]:
+    """(buildings with their point and community in EPSG:4326, how many fell in no community)."""
+    kept: Rows = []
     dropped = 0
+    comm_geoms = locate.geoms
     for b in bld_rows:
         fp = frame.to_wgs(b["footprint"])
         pt = fp.centroid
-        hits = community_for(pt)
-        if len(hits) != 1 or not street_geom.contains(pt):
+        hits = locate.hits(pt)
+        if len(hits) != 1 or not locate.street_geom.contains(pt):
             # on a community boundary (or in a gap): use a point of the footprint inside one community
             pt = None
             for i in sorted(range(len(comm_geoms)), key=lambda i: -fp.intersection(comm_geoms[i]).area):
@@ -943,7 +1089,7 @@ def generate_street(
                 if part.is_empty or part.area <= 0:
                     break
                 q = part.representative_point()
-                if community_for(q) == [i] and street_geom.contains(q):
+                if locate.hits(q) == [i] and locate.street_geom.contains(q):
                     pt, hits = q, [i]
                     break
             if pt is None:
@@ -951,11 +1097,13 @@ def generate_street(
                 continue
         b["geometry"] = pt
         b["footprint_wgs"] = fp
-        b["community_code"] = str(comms["code"].iloc[hits[0]])
+        b["community_code"] = locate.code(hits[0])
         kept.append(b)
+    return kept, dropped
 
-    # ids and addresses
-    head = f"{city_name}{district_name}{street_name}"
+
+def _buildings_layer(kept: Rows, head: str, id_prefix: str) -> gpd.GeoDataFrame:
+    """The buildings layer: ids and addresses in order."""
     records = []
     for n, b in enumerate(kept, start=1):
         bspec: _Spec = b["spec"]
@@ -999,8 +1147,13 @@ def generate_street(
             ]
         )
     buildings["footprint"] = gpd.GeoSeries(list(buildings["footprint"]), crs=4326, index=buildings.index)
+    return buildings
 
-    # compounds
+
+def _compounds_layer(
+    comp_rows: Rows, buildings: gpd.GeoDataFrame, frame: _Frame, head: str, id_prefix: str
+) -> gpd.GeoDataFrame:
+    """The compounds layer (compounds with buildings), with their main community."""
     comp_records = []
     for n, comp in enumerate(comp_rows, start=1):
         mine = buildings[buildings["compound"] == comp["name"]]
@@ -1028,7 +1181,7 @@ def generate_street(
                 "geometry": frame.to_wgs(comp["geometry"]),
             }
         )
-    compounds = (
+    return (
         gpd.GeoDataFrame(comp_records, geometry="geometry", crs=4326)
         if comp_records
         else _empty(
@@ -1051,7 +1204,9 @@ def generate_street(
         )
     )
 
-    # roads
+
+def _roads_layer(segments: list[dict[str, Any]], frame: _Frame) -> gpd.GeoDataFrame:
+    """The road segments with their door ranges."""
     road_records = []
     for seg in segments:
         g = seg["geometry"]
@@ -1070,10 +1225,12 @@ def generate_street(
                 "geometry": frame.to_wgs(g),
             }
         )
-    roads_gdf = gpd.GeoDataFrame(road_records, geometry="geometry", crs=4326)
+    return gpd.GeoDataFrame(road_records, geometry="geometry", crs=4326)
 
-    # crossings
-    cross_records: list[dict[str, Any]] = []
+
+def _crossing_records(crossings: list[tuple[_Road, _Road, Point]], frame: _Frame) -> Rows:
+    """Named crossings, north to south (a repeated name gets a number)."""
+    cross_records: Rows = []
     seen: dict[str, int] = {}
     for a, b, p in sorted(crossings, key=lambda t: (-round(t[2].y, 3), round(t[2].x, 3))):
         name = f"{a.name}与{b.name}交叉口"
@@ -1091,39 +1248,48 @@ def generate_street(
                 "geometry": frame.to_wgs(p),
             }
         )
+    return cross_records
 
-    # landmarks: bridge + subway exits at the main arterial crossing, then the sites
-    land: list[dict[str, Any]] = []
+
+def _landmark_records(cross_records: Rows, prefix: str, frame: _Frame) -> Rows:
+    """Landmarks: the bridge and subway exits at the main arterial crossing."""
+    land: Rows = []
     art = [c for c in cross_records if c["kind_a"] == "arterial" and c["kind_b"] == "arterial"]
     main = next((c for c in art if c["road_a"] == "广渠路" and c["road_b"] == "东三环中路"), None)
     if main is None and art:
         main = art[len(art) // 2]
     if main is None and cross_records:
         main = cross_records[0]
-    if main is not None:
-        p = main["_local"]
+    if main is None:
+        return land
+    p = main["_local"]
+    land.append(
+        {
+            "name": f"{prefix}桥",
+            "kind": "bridge",
+            "geometry": frame.to_wgs(p),
+            "note": f"{main['road_a']}与{main['road_b']}相交处立交桥",
+        }
+    )
+    for letter, (dx, dy), where in (
+        ("A", (-40, 40), "西北"),
+        ("B", (40, 40), "东北"),
+        ("C", (40, -40), "东南"),
+        ("D", (-40, -40), "西南"),
+    ):
         land.append(
             {
-                "name": f"{prefix}桥",
-                "kind": "bridge",
-                "geometry": frame.to_wgs(p),
-                "note": f"{main['road_a']}与{main['road_b']}相交处立交桥",
+                "name": f"{prefix}站{letter}口",
+                "kind": "subway_exit",
+                "geometry": frame.to_wgs(Point(p.x + dx, p.y + dy)),
+                "note": f"{main['name']}{where}角",
             }
         )
-        for letter, (dx, dy), where in (
-            ("A", (-40, 40), "西北"),
-            ("B", (40, 40), "东北"),
-            ("C", (40, -40), "东南"),
-            ("D", (-40, -40), "西南"),
-        ):
-            land.append(
-                {
-                    "name": f"{prefix}站{letter}口",
-                    "kind": "subway_exit",
-                    "geometry": frame.to_wgs(Point(p.x + dx, p.y + dy)),
-                    "note": f"{main['name']}{where}角",
-                }
-            )
+    return land
+
+
+def _sites_layer(site_rows: Rows, prefix: str, frame: _Frame, id_prefix: str, land: Rows) -> gpd.GeoDataFrame:
+    """The sites layer; named sites (park, school, ...) are added to the landmarks ``land``."""
     site_names = {
         "park": f"{prefix}公园",
         "school": f"{prefix}第一小学",
@@ -1146,59 +1312,33 @@ def generate_street(
         site_records.append({"site_id": f"{id_prefix}-S{n:03d}", "name": name, "kind": kind, "geometry": g})
         if kind in site_names:
             land.append({"name": name, "kind": kind, "geometry": g.representative_point(), "note": ""})
-    sites = (
+    return (
         gpd.GeoDataFrame(site_records, geometry="geometry", crs=4326)
         if site_records
         else _empty(["site_id", "name", "kind"])
     )
+
+
+def _point_layers(
+    land: Rows, cross_records: Rows, locate: _Locator
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(landmarks, crossings) layers with the community of each point (None on a boundary)."""
     for row in land:
-        hits = community_for(row["geometry"])
-        row["community_code"] = str(comms["code"].iloc[hits[0]]) if len(hits) == 1 else None
+        row["community_code"] = locate.code_of(row["geometry"])
     landmarks = (
         gpd.GeoDataFrame(land, geometry="geometry", crs=4326)
         if land
         else _empty(["name", "kind", "note", "community_code"])
     )
     for row in cross_records:
-        hits = community_for(row["geometry"])
-        row["community_code"] = str(comms["code"].iloc[hits[0]]) if len(hits) == 1 else None
+        row["community_code"] = locate.code_of(row["geometry"])
         del row["_local"]
     crossings_gdf = (
         gpd.GeoDataFrame(cross_records, geometry="geometry", crs=4326)
         if cross_records
         else _empty(["name", "road_a", "road_b", "kind_a", "kind_b", "community_code"])
     )
-
-    hh = int(buildings["households"].sum()) if not buildings.empty else 0
-    summary = {
-        "area_km2": round(area_km2, 3),
-        "target_households": round(total_target),
-        "households": hh,
-        "buildings": len(buildings),
-        "compounds": len(compounds),
-        "estates": int(compounds["estate"].sum()) if not compounds.empty else 0,
-        "standalone_buildings": int(buildings["standalone"].sum()) if not buildings.empty else 0,
-        "roads": int(roads_gdf["name"].nunique()),
-        "road_segments": len(roads_gdf),
-        "crossings": len(crossings_gdf),
-        "landmarks": len(landmarks),
-        "sites": len(sites),
-        "kinds": {k: int((buildings["kind"] == k).sum()) for k in KINDS} if not buildings.empty else {},
-        "dropped": dropped,
-        "metric_crs": frame.proj,
-    }
-    return SyntheticStreet(
-        roads=roads_gdf,
-        compounds=compounds,
-        buildings=buildings,
-        landmarks=landmarks,
-        crossings=crossings_gdf,
-        sites=sites,
-        street_name=street_name,
-        district_name=district_name,
-        seed=seed,
-        summary=summary,
-    )
+    return landmarks, crossings_gdf
 
 
 def _empty(columns: list[str]) -> gpd.GeoDataFrame:

@@ -7,6 +7,7 @@ fresh checkout needs no configuration; every value can be overridden per deploym
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
         "redis://host:6379 shares them between workers and servers",
     )
     max_body_bytes: int = Field(2_000_000, ge=1024, description="largest request body accepted (bytes)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="level of gridgov's own log lines (api/logs.py)"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: key=value lines | json: one JSON object per line"
+    )
     database_url: str = Field(DEFAULT_DB, description="SQLAlchemy URL of the PostGIS database")
     test_database_url: str = Field(DEFAULT_TEST_DB, description="database the test suite may wipe")
     # Validation tolerances (square metres / metres, measured in a metric CRS).

@@ -7,6 +7,7 @@ Validation of the prepared layer is :func:`grid.validate.validate_units`.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,43 @@ from grid.levels import Levels
 from grid.validate import Finding, drop_degenerate_rings, repair_measured
 
 MAX_HOUSEHOLDS = 2**31 - 1  # the store's households column is a 32-bit integer
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """The options of one boundary import (``gridgov import units``), carried as one value from the
+    CLI through :func:`grid.db.importer.import_units_spec` to :func:`prepare_units`.
+
+    Reading the layer: ``level`` (the level imported), ``code_field`` / ``name_field`` (fields
+    of the file), ``datum`` (wgs84, cgcs2000, gcj02, bd09 or EPSG:n), the parent from
+    ``parent_field`` or one ``parent_code`` for all (not both), ``households_field``,
+    ``source_field``, ``encoding`` (of a shapefile's .dbf), ``repair`` (make invalid geometries
+    valid and report), ``code_prefix`` (put before every code), ``select_by_code`` (a file of
+    several levels: keep the features whose code has no other level's format).
+    Storing it: ``valid_from`` (default today), ``dry_run``, ``accept`` (finding kinds accepted;
+    ``accept_dirty`` adds gap, overlap and sliver), ``retire_missing``, ``source`` (the label
+    stored with the units), ``tolerance_m2`` (default: the settings').
+    """
+
+    level: str
+    code_field: str
+    name_field: str
+    datum: str
+    parent_field: str | None = None
+    parent_code: str | None = None
+    households_field: str | None = None
+    source_field: str | None = None
+    encoding: str | None = None
+    repair: bool = False
+    code_prefix: str = ""
+    select_by_code: bool = False
+    valid_from: dt.date | None = None
+    dry_run: bool = False
+    accept: tuple[str, ...] = ()
+    accept_dirty: bool = False
+    retire_missing: bool = False
+    source: str | None = None
+    tolerance_m2: float | None = None
 
 
 @dataclass
@@ -42,28 +80,22 @@ def _as_multipolygon(g: Any) -> Any:
 
 def prepare_units(
     gdf: gpd.GeoDataFrame,
+    spec: ImportSpec,
     *,
-    level: str,
     levels: Levels,
-    code_field: str,
-    name_field: str,
-    datum: str,
-    parent_field: str | None = None,
-    parent_code: str | None = None,
-    households_field: str | None = None,
-    source_field: str | None = None,
-    repair: bool = False,
     source: str = "",
     reference: gpd.GeoDataFrame | None = None,
-    code_prefix: str = "",
 ) -> PreparedLayer:
     """Turn a layer as read from a file into the columns the store and the validator use.
 
     ``reference`` (stored units in EPSG:4326, optional) only helps the error for a layer whose
     coordinates are projected but declared as degrees: the projected CRSs that put the layer
-    on the reference are named (see :func:`projected_coordinates_error`). ``code_prefix`` is
-    put before every code.
+    on the reference are named (see :func:`projected_coordinates_error`). ``spec`` says which
+    fields hold what (its store options are not used here); ``source`` names the layer in errors.
     """
+    level, code_field, name_field = spec.level, spec.code_field, spec.name_field
+    parent_field, parent_code, code_prefix = spec.parent_field, spec.parent_code, spec.code_prefix
+    households_field, source_field = spec.households_field, spec.source_field
     lv = levels.by_name(level)
     if parent_field and parent_code:
         raise InputError("give --parent-field or --parent-code, not both", code="invalid_option")
@@ -78,7 +110,7 @@ def prepare_units(
         },
         source or "layer",
     )
-    dat = parse_datum(datum)
+    dat = parse_datum(spec.datum)
     parent_level = levels.parent_of(level)
     if parent_code and parent_level is None:
         raise InputError(f"level {level} has no parent level; drop --parent-code", code="invalid_option")
@@ -87,41 +119,8 @@ def prepare_units(
     if code_prefix:  # e.g. NC before a neighborhood council id that would collide with a ward's
         codes = [None if c is None else code_prefix + c for c in codes]
     names = [("" if v is None else str(v)).strip() for v in gdf[name_field]]
-    if parent_field:
-        parents = [code_str(v) for v in gdf[parent_field]]
-    elif parent_code:
-        parents = [parent_code] * len(gdf)
-    elif parent_level is not None and lv.nesting == "field":
-        raise InputError(
-            f"level {level} takes its parent {parent_level.name} from a field of the layer "
-            f"(nesting 'field'): give --parent-field FIELD (or --parent-code CODE for one parent)",
-            code="missing_option",
-        )
-    elif parent_level is not None and lv.nesting == "containment":
-        parents = [None] * len(gdf)  # found by containment once the geometries are in WGS84, below
-    elif parent_level is not None:
-        # default: the parent is the prefix of the code (codes nest), checked by the validator
-        parents = [levels.prefix_parent(level, c) if c else None for c in codes]
-    else:
-        parents = [None] * len(gdf)
-    households: list[int | None] = [None] * len(gdf)
-    if households_field:
-        for i, v in enumerate(gdf[households_field]):
-            try:
-                if v is None or (isinstance(v, float) and np.isnan(v)):
-                    continue
-                if isinstance(v, float) and not v.is_integer():  # also ±inf
-                    raise ValueError(v)
-                n = int(v)
-                if not 0 <= n <= MAX_HOUSEHOLDS:
-                    raise ValueError(v)
-                households[i] = n
-            except (TypeError, ValueError) as exc:
-                raise InputError(
-                    f"row {i + 1}: households {v!r} is not a whole number from 0 to {MAX_HOUSEHOLDS}",
-                    code="invalid_value",
-                ) from exc
-
+    parents = _parents(gdf, spec, levels, codes)
+    households = _households(gdf, households_field) if households_field else [None] * len(gdf)
     sources = (
         [None if v is None else str(v) for v in gdf[source_field]] if source_field else [None] * len(gdf)
     )
@@ -136,7 +135,7 @@ def prepare_units(
     geoms = np.asarray(geoms, dtype=object)
 
     repairs: list[dict[str, Any]] = []
-    if repair:
+    if spec.repair:
         for i, g in enumerate(geoms):
             if g is not None and not shapely.is_empty(g) and not shapely.is_valid(g):
                 fixed, what, before, after = repair_measured(g)
@@ -179,6 +178,56 @@ def prepare_units(
         repairs=repairs,
         source_crs=crs.to_string() if crs is not None else None,
     )
+
+
+def _parents(
+    gdf: gpd.GeoDataFrame, spec: ImportSpec, levels: Levels, codes: list[str | None]
+) -> list[str | None]:
+    """The parent code of each feature: its parent field, the one parent code, its code's prefix, or
+    None for now (containment: found once the geometries are in WGS84; no parent level)."""
+    level, parent_field, parent_code = spec.level, spec.parent_field, spec.parent_code
+    lv = levels.by_name(level)
+    parent_level = levels.parent_of(level)
+    parents: list[str | None]
+    if parent_field:
+        parents = [code_str(v) for v in gdf[parent_field]]
+    elif parent_code:
+        parents = [parent_code] * len(gdf)
+    elif parent_level is not None and lv.nesting == "field":
+        raise InputError(
+            f"level {level} takes its parent {parent_level.name} from a field of the layer "
+            f"(nesting 'field'): give --parent-field FIELD (or --parent-code CODE for one parent)",
+            code="missing_option",
+        )
+    elif parent_level is not None and lv.nesting == "containment":
+        parents = [None] * len(gdf)  # found by containment once the geometries are in WGS84, below
+    elif parent_level is not None:
+        # default: the parent is the prefix of the code (codes nest), checked by the validator
+        parents = [levels.prefix_parent(level, c) if c else None for c in codes]
+    else:
+        parents = [None] * len(gdf)
+    return parents
+
+
+def _households(gdf: gpd.GeoDataFrame, households_field: str) -> list[int | None]:
+    """The households field: whole numbers from 0 to :data:`MAX_HOUSEHOLDS`, or None when empty."""
+    households: list[int | None] = [None] * len(gdf)
+    for i, v in enumerate(gdf[households_field]):
+        try:
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            if isinstance(v, float) and not v.is_integer():  # also ±inf
+                raise ValueError(v)
+            n = int(v)
+            if not 0 <= n <= MAX_HOUSEHOLDS:
+                raise ValueError(v)
+            households[i] = n
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"row {i + 1}: households {v!r} is not a whole number from 0 to {MAX_HOUSEHOLDS}",
+                code="invalid_value",
+            ) from exc
+    return households
 
 
 def containment_parents(

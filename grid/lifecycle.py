@@ -34,6 +34,8 @@ from grid.errors import Conflict, InputError
 __all__ = [
     "ACTIONS",
     "ANSWERED",
+    "INTAKE_COLUMNS",
+    "INTAKE_REQUIRED",
     "OPEN",
     "SATISFACTION",
     "STATUSES",
@@ -62,6 +64,26 @@ OPEN = frozenset(
 # answered (the response is on record)
 ANSWERED = frozenset({"resolved", "callback", "closed"})
 SATISFACTION = ("satisfied", "basically_satisfied", "unsatisfied")
+
+#: The columns of a petitions CSV (``gridgov import petitions``; the sample city writes them in this
+#: order): ``INTAKE_REQUIRED`` must be there, the others may. Other columns are kept, never read.
+INTAKE_COLUMNS = (
+    "external_id",
+    "received_at",
+    "channel",
+    "type",
+    "category",
+    "urgency",
+    "text",
+    "address",
+    "lon",
+    "lat",
+    "datum",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+)
+INTAKE_REQUIRED = ("text", "category")
 
 
 @dataclass(frozen=True)

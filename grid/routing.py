@@ -13,6 +13,9 @@ The rule (documented in ``data/README_catalogue.md``):
    way, then the grandparent, up to the top category.
 3. When nothing matches, the **district government** (区政府) owns it: 属地兜底. The answer says
    so (``fallback=True``) so that the case can be reviewed rather than silently guessed.
+4. A **placeless** category (a consultation: no place, so no district) is routed on the city alone;
+   when the city has no rule for it, the city hotline itself (``{city}-12345``) answers it
+   directly, with no co-handlers (:func:`placeless_route`).
 
 Co-handlers are ordered by the rule's ``order`` (default 0), then by department code, without
 duplicates and never repeating the lead: the same input always gives the same answer.
@@ -40,9 +43,20 @@ from typing import Any
 
 from grid.errors import ConfigError, InputError
 
-__all__ = ["GOV_KIND", "RoutingAnswer", "RuleBook", "fallback_department_for", "resolve"]
+__all__ = [
+    "CITY_HOTLINE_KIND",
+    "GOV_KIND",
+    "RoutingAnswer",
+    "RuleBook",
+    "fallback_department_for",
+    "hotline_department_for",
+    "placeless_route",
+    "resolve",
+]
 
 GOV_KIND = "gov"  # department kind of the district government; its code is f"{district_code}-gov"
+CITY_HOTLINE_KIND = "12345"  # department kind of the city hotline; its code is f"{city_code}-12345"
+PLACELESS_REASON = "no city rule for this placeless category: the hotline answers it directly"
 DISTRICT_CODE_LENGTH = 6  # GB/T 2260
 
 
@@ -69,6 +83,33 @@ def fallback_department_for(unit_chain: Sequence[str]) -> str:
         raise InputError("empty unit chain: a place needs at least its district", code="empty_unit_chain")
     district = next((u for u in unit_chain if len(u) == DISTRICT_CODE_LENGTH), unit_chain[-1])
     return f"{district}-{GOV_KIND}"
+
+
+def hotline_department_for(city_code: str) -> str:
+    """The department code of the city hotline (``{city_code}-12345``)."""
+    return f"{city_code}-{CITY_HOTLINE_KIND}"
+
+
+def placeless_route(
+    answer: Mapping[str, Any], city_code: str, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The routing of a placeless category from ``answer``, the routing on the city alone (a
+    :meth:`RoutingAnswer.to_dict`): kept when a city rule decided; when it fell back, the city
+    hotline leads with no co-handlers (and, given the department ``names``, ``lead_name`` and
+    ``co_names`` say so). A copy; ``answer`` is not changed.
+
+    >>> placeless_route({"lead": "110000-gov", "co": ["x"], "fallback": True}, "110000")["lead"]
+    '110000-12345'
+    >>> placeless_route({"lead": "110000-jtw", "co": [], "fallback": False}, "110000")["lead"]
+    '110000-jtw'
+    """
+    out = dict(answer)
+    if out.get("fallback"):
+        lead = hotline_department_for(city_code)
+        out.update(lead=lead, co=[], reason=PLACELESS_REASON)
+        if names is not None:
+            out.update(lead_name=names.get(lead, lead), co_names=[])
+    return out
 
 
 def _active(rule: Mapping[str, Any], date: dt.date | None) -> bool:

@@ -104,17 +104,17 @@ def test_community_mismatch_is_reported_not_guessed(session: Session, tmp_path: 
 def test_building_and_binding_changes_bump_the_store_generation(session: Session, tmp_path: Path) -> None:
     """The geocoder caches each building's cell per store generation: a buildings import alone
     (new rows and bindings) must bump it, or addresses keep their old cell."""
-    from grid.db.jurisdiction import _generation
+    from grid.db.jurisdiction import store_generation
 
     _world(session, tmp_path)
-    before = _generation(session)
+    before = store_generation(session)
     import_buildings(
         session,
         _csv(tmp_path, "B9,一街道幸福路9号院1号楼,116.41,39.94,80,幸福里,幸福路,9,1,6\n"),
         datum="wgs84",
         valid_from=D0,
     )
-    after_import = _generation(session)
+    after_import = store_generation(session)
     assert after_import > before
     session.execute(text("UPDATE building_cell SET valid_to = valid_from + 1 WHERE building_id = 'B9'"))
-    assert _generation(session) > after_import
+    assert store_generation(session) > after_import

@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grid.db.catalogue import load_catalogue, read_categories, route
+from data.routing import load_catalogue
+from grid.db.catalogue import read_categories, route
 from grid.db.models import Category, Department, RoutingRule
 from tests.world import D0, STREETS, import_world
 

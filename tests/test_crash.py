@@ -34,8 +34,8 @@ from shapely.geometry import box
 from sqlalchemy import Engine, create_engine, text
 
 from benchmarks._server import start_api, stop_api
+from data.routing import load_catalogue
 from grid.db.buildings import import_buildings
-from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.users import create_key
 from grid.lifecycle import STATUSES

@@ -32,8 +32,8 @@ from shapely.geometry import box, mapping
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from data.routing import load_catalogue
 from grid.db.buildings import import_buildings
-from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.gazetteer_import import import_addresses
 from grid.db.importer import import_units

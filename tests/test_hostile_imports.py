@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
+from data.routing import load_catalogue
 from grid.db.buildings import import_buildings
-from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.gazetteer_import import import_addresses
 from grid.db.importer import import_units

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
+from data.routing import load_catalogue
 from grid.db import petitions as svc
-from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.users import create_key
 from maps.pages import read_page_data

@@ -53,7 +53,8 @@ def _world(session: Session, tmp_path: Path, cells: dict | None = None, accept: 
 def test_interior_point_full_chain_officer_and_department(session: Session, tmp_path: Path) -> None:
     _world(session, tmp_path)
     assign_staff(session, COMM + "001", "王网格", role="grid_officer", phone="13800000001", valid_from=D0)
-    from grid.db.catalogue import load_catalogue, read_categories
+    from data.routing import load_catalogue
+    from grid.db.catalogue import read_categories
 
     load_catalogue(session, D0)
     illegal = next(c["code"] for c in read_categories() if c["name"] == "违法建设")

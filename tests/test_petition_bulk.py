@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grid.db.catalogue import load_catalogue
+from data.routing import load_catalogue
 from grid.db.models import Petition, PetitionContact, PetitionEvent
 from grid.db.petition_bulk import bulk_load
 from grid.db.petitions import calendar, limits
@@ -90,6 +90,7 @@ def test_bulk_load_locates_routes_and_keeps_history(session: Session, tmp_path: 
 def test_sql_counts_agree_with_the_pandas_definition(session: Session, tmp_path: Path) -> None:
     import numpy as np
 
+    from grid.db.petitions import CITY
     from grid.db.scores import month_counts, month_frame
     from grid.scores import COUNT_COLUMNS, compute_scores
 
@@ -135,10 +136,10 @@ def test_sql_counts_agree_with_the_pandas_definition(session: Session, tmp_path:
         }
     )
     bulk_load(session, df, source="random")
-    frame = month_frame(session, "2023-06")
+    frame = month_frame(session, "2023-06", scope=CITY)
     for as_of in (t("2023-06-20"), t("2023-08-01")):
         for level in ("cell", "community", "street", "district", "department"):
-            sql = month_counts(session, level=level, month="2023-06", as_of=as_of.to_pydatetime())
+            sql = month_counts(session, level=level, month="2023-06", as_of=as_of.to_pydatetime(), scope=CITY)
             ref = compute_scores(frame, level=level, month="2023-06", as_of=as_of.to_pydatetime())
             a = sql.sort_values("code").reset_index(drop=True)[["code", *COUNT_COLUMNS]]
             b = ref.sort_values("code").reset_index(drop=True)[["code", *COUNT_COLUMNS]]

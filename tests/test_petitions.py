@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
+from data.routing import load_catalogue
 from grid.db import petitions as svc
-from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.models import Petition, PetitionContact, PetitionEvent
 from grid.db.store import assign_staff

@@ -21,7 +21,7 @@ from data.routing import (
     load_categories,
 )
 from grid.errors import ConfigError, InputError
-from grid.routing import RuleBook, fallback_department_for, resolve
+from grid.routing import RuleBook, fallback_department_for, placeless_route, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "data" / "beijing", Path("/work/shared/data/beijing_divisions_2023")]
@@ -424,3 +424,21 @@ def test_resolve_errors_and_dates():
     assert resolve("A", ["S", "D"], dated, cats, date=dt.date(2024, 6, 1)).lead == "S-new"
     assert resolve("A", ["S", "D"], dated, cats, date=dt.date(2019, 6, 1)).lead == "D-x"
     assert resolve("A", ["D"], two[:1], {"categories": cats}).lead == "D-x"  # the categories.json document
+
+
+def test_a_placeless_category_without_a_city_rule_goes_to_the_city_hotline() -> None:
+    """grid.routing.placeless_route: the city's rule when it has one, else the hotline itself."""
+    cats = load_categories()
+    departments, rules = build_routing([("110105", "朝阳区")], [], cats, city=("110000", "北京市"))
+    names = {d["code"]: d["name"] for d in departments}
+    ruled = resolve("HL0803", ["110000"], rules, cats).to_dict()
+    assert ruled["fallback"] is False
+    assert placeless_route(ruled, "110000") == ruled  # a city rule decided: kept as it is
+    without = [r for r in rules if not (r["unit_code"] == "110000" and r["category_code"].startswith("HL08"))]
+    fell = resolve("HL0803", ["110000"], without, cats).to_dict()
+    assert fell["fallback"] is True and fell["lead"] != "110000-12345"
+    out = placeless_route(fell, "110000", names)
+    assert out["lead"] == "110000-12345" and out["co"] == []
+    assert out["lead_name"] == names["110000-12345"] and out["co_names"] == []
+    assert "hotline" in out["reason"]
+    assert fell["lead"] != out["lead"]  # a copy: the answer given is not changed

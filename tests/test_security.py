@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
+from data.routing import load_catalogue
 from grid.auth import ROLES, make_token
 from grid.config import Settings, get_settings
-from grid.db.catalogue import load_catalogue
 from grid.db.engine import session_scope
 from grid.db.store import assign_staff
 from grid.db.users import add_user, create_key

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import request_session
-from api.schemas import ErrorOut
+from api.deps import SessionDep
+from api.schemas import ContactReadsOut, ErrorOut, MeOut, TokenOut
 from api.security import COOKIE, PrincipalDep, client_address, need, secret_key
 from grid.auth import ROLES, Principal, make_token, username_key
 
@@ -24,9 +24,10 @@ router = APIRouter(
 )
 
 
-@router.post("/v1/auth/token")
+@router.post("/v1/auth/token", response_model=TokenOut)
 def login(
     request: Request,
+    session: SessionDep,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=256)],
 ) -> JSONResponse:
@@ -39,9 +40,8 @@ def login(
     limiter = request.app.state.limiter
     limiter.check(f"login:{client_address(request)}", "login")
     limiter.check(f"login-user:{username_key(username)}", "login")  # and per account, from any address
-    with request_session(request) as session:
-        user = authenticate(session, username, password)
-        name = user.username
+    user = authenticate(session, username, password)
+    name = user.username
     token = make_token(name, secret_key(settings), settings.token_minutes)
     out = JSONResponse(
         {"access_token": token, "token_type": "bearer", "expires_in": settings.token_minutes * 60}
@@ -57,7 +57,7 @@ def login(
     return out
 
 
-@router.get("/v1/auth/me")
+@router.get("/v1/auth/me", response_model=MeOut)
 def me(principal: PrincipalDep) -> dict[str, Any]:
     """Who the credentials are: kind, name, roles, scope (empty = whole city)."""
     return {
@@ -69,9 +69,9 @@ def me(principal: PrincipalDep) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/audit/contacts")
+@router.get("/v1/audit/contacts", response_model=ContactReadsOut)
 def contact_audit(
-    request: Request,
+    session: SessionDep,
     principal: Annotated[Principal, Depends(need("audit:read"))],
     petition: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     actor: Annotated[str | None, Query(max_length=160, description="e.g. user:wang or key:12345")] = None,
@@ -80,6 +80,5 @@ def contact_audit(
     """Every read of a reporter's contact, newest first: who, when, which petition, masked or full."""
     from grid.db.users import contact_reads
 
-    with request_session(request) as session:
-        items = contact_reads(session, petition_id=petition, actor=actor, limit=limit)
+    items = contact_reads(session, petition_id=petition, actor=actor, limit=limit)
     return {"items": items, "as_of": dt.datetime.now(dt.UTC).isoformat()}

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import SafeDate, SessionDep
-from api.schemas import ErrorOut
+from api.schemas import ErrorOut, GeocodeBatchOut, GeocodeOut, ReverseOut
 from api.security import PrincipalDep
-from grid.db.geocoding import MAX_QUERY, geocode_text, reverse_point
+from grid.db.geocoding import MAX_QUERY, geocode_many, geocode_text, reverse_point
 from grid.db.jurisdiction import to_point
-from grid.errors import GridGovError, TooLarge
+from grid.errors import TooLarge
 
 router = APIRouter(tags=["geocode"], responses={400: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 MAX_BATCH = 1_000  # addresses per request with credentials ...
@@ -26,7 +26,7 @@ class BatchIn(BaseModel):
     at: SafeDate | None = None
 
 
-@router.get("/v1/geocode")
+@router.get("/v1/geocode", response_model=GeocodeOut)
 def geocode(
     session: SessionDep,
     q: Annotated[
@@ -62,22 +62,17 @@ def check_batch(queries: list[str], authenticated: bool) -> None:
         )
 
 
-@router.post("/v1/geocode/batch", responses={413: {"model": ErrorOut}})
+@router.post("/v1/geocode/batch", response_model=GeocodeBatchOut, responses={413: {"model": ErrorOut}})
 def geocode_batch(body: BatchIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Up to 1,000 addresses and 100,000 characters with credentials, 100 addresses and 10,000
     characters without (413 ``batch_too_large``); an address that cannot be read (e.g. over 500
     characters) gets an error entry, never a dropped row."""
     check_batch(body.queries, who.authenticated)
-    out = []
-    for q in body.queries:
-        try:
-            out.append(geocode_text(session, q, at=body.at))
-        except GridGovError as exc:
-            out.append({"query": q, "error": exc.message, "code": exc.code})
+    out = list(geocode_many(session, body.queries, at=body.at))
     return {"count": len(out), "results": out}
 
 
-@router.get("/v1/reverse")
+@router.get("/v1/reverse", response_model=ReverseOut)
 def reverse(
     session: SessionDep,
     lon: float,

@@ -6,7 +6,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.schemas import HealthOut
+from api.schemas import HealthOut, PingOut
 from grid.db.engine import session_scope
 from grid.db.store import boundary_version
 from grid.errors import DatabaseUnavailable
@@ -14,7 +14,7 @@ from grid.errors import DatabaseUnavailable
 router = APIRouter(tags=["health"])
 
 
-@router.get("/ping")
+@router.get("/ping", response_model=PingOut)
 def ping() -> dict[str, bool]:
     """A trivial endpoint (no database): liveness, and the baseline of the API benchmark."""
     return {"ok": True}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from api.deps import request_session
-from api.schemas import ErrorOut
+from api.deps import SessionDep
+from api.schemas import ErrorOut, InsightsOut
 from api.security import need
 from grid.auth import Principal
 
@@ -28,9 +28,9 @@ router = APIRouter(
 )
 
 
-@router.get("/v1/insights")
+@router.get("/v1/insights", response_model=InsightsOut)
 def insights(
-    request: Request,
+    session: SessionDep,
     who: Annotated[Principal, Depends(need("insights:read"))],
     unit: Annotated[
         str, Query(min_length=2, max_length=32, pattern=r"^[0-9A-Za-z]+$", description="a unit code")
@@ -48,9 +48,8 @@ def insights(
     from grid.db.insights import cached_unit_insights
     from grid.db.users import check_unit_scope
 
-    with request_session(request) as session:
-        check_unit_scope(session, who, unit)
-        out = cached_unit_insights(session, unit, week=week)
+    check_unit_scope(session, who, unit)
+    out = cached_unit_insights(session, unit, week=week)
     for t in out["tasks"]:
         t.pop("petition_ids", None)  # the ids stay with the petition API (roles: the roles issue)
     return out

@@ -11,10 +11,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import SafeDate, SessionDep, request_session
-from api.schemas import ErrorOut
+from api.deps import SafeDate, SessionDep
+from api.schemas import ErrorOut, FeatureCollectionOut, JurisdictionBatchOut, RulingOut, ShapeOut
 from api.security import PrincipalDep, need
 from grid.auth import Principal
+from grid.db.engine import session_scope
 from grid.db.jurisdiction import answer, cached_index, decide_point, get_index, locate, locate_shape, to_point
 from grid.db.rulings import add_ruling, list_rulings
 from grid.errors import GridGovError, InputError, NeedsReview, TooLarge
@@ -133,7 +134,7 @@ def _geometry(gj: dict[str, Any], max_vertices: int = MAX_SHAPE_VERTICES) -> Any
     return g
 
 
-@router.get("/v1/jurisdiction", responses={200: {"model": JurisdictionOut}})
+@router.get("/v1/jurisdiction", response_model=JurisdictionOut)
 async def jurisdiction(
     request: Request,
     lon: Annotated[float | None, Query(description="longitude in the given datum")] = None,
@@ -179,7 +180,8 @@ async def jurisdiction(
         idx = cached_index(request.app.state.database_url, at or dt.date.today())
         if idx is not None:  # the common case: no session, no ORM
             return JSONResponse(answer(idx, lon, lat, datum=datum, at=at, category=category, level=level))
-    with request_session(request) as session:
+    # not SessionDep: the fast path above must not pay for a session (a dependency runs in a thread)
+    with session_scope(request.app.state.database_url, fast_generation=True) as session:
         result = locate(
             session, lon, lat, datum=datum, at=at, category=category, building=building, level=level
         )
@@ -196,7 +198,7 @@ def _by_address(
 ) -> JSONResponse:
     from grid.db.geocoding import geocode_text
 
-    with request_session(request) as session:
+    with session_scope(request.app.state.database_url, fast_generation=True) as session:
         g = geocode_text(session, address, at=at)
         if g.get("status") != "matched" or g.get("lon") is None:
             code = "address_needs_review" if g.get("status") == "needs_review" else "address_not_found"
@@ -218,7 +220,7 @@ def _by_address(
     return JSONResponse(result)
 
 
-@router.post("/v1/jurisdiction/shape")
+@router.post("/v1/jurisdiction/shape", response_model=ShapeOut)
 def jurisdiction_shape(body: ShapeIn, session: SessionDep, who: PrincipalDep) -> dict[str, Any]:
     """Every owning unit of a shape with its share of area or length (metric CRS), the lead
     (largest share unless a ruling says otherwise), co-handlers and whether it crosses districts.
@@ -228,7 +230,7 @@ def jurisdiction_shape(body: ShapeIn, session: SessionDep, who: PrincipalDep) ->
     return locate_shape(session, g, datum=body.datum, at=body.at, level=body.level)
 
 
-@router.post("/v1/jurisdiction/batch")
+@router.post("/v1/jurisdiction/batch", response_model=JurisdictionBatchOut)
 def jurisdiction_batch(body: BatchIn, session: SessionDep) -> dict[str, Any]:
     """Owners of up to 10,000 points in one call; a point that cannot be placed gets an error entry."""
     date = body.at or dt.date.today()
@@ -255,7 +257,7 @@ def jurisdiction_batch(body: BatchIn, session: SessionDep) -> dict[str, Any]:
     return {"at": date.isoformat(), "count": len(out), "results": out}
 
 
-@router.post("/v1/rulings", status_code=201)
+@router.post("/v1/rulings", status_code=201, response_model=RulingOut)
 def create_ruling(
     body: RulingIn, session: SessionDep, who: Annotated[Principal, Depends(need("rulings:write"))]
 ) -> dict[str, Any]:
@@ -273,7 +275,7 @@ def create_ruling(
     )
 
 
-@router.get("/v1/rulings")
+@router.get("/v1/rulings", response_model=FeatureCollectionOut)
 def rulings(
     session: SessionDep,
     at: Annotated[SafeDate | None, Query(description="only rulings in force at this date")] = None,

@@ -10,12 +10,13 @@ import datetime as dt
 import html
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import SafeDate, request_session
+from api.deps import SafeDate, SessionDep
 from api.security import PrincipalDep, need
 from grid.errors import InputError
+from maps.unit_page import build_unit_page
 
 MAX_WINDOW_DAYS = 3 * 366  # a map's petitions window (weekly counts per cell travel with the page)
 
@@ -24,72 +25,15 @@ router = APIRouter(tags=["maps"])
 LEVEL_NAMES = {"district": "区 districts", "street": "街道 streets"}
 
 
-def build_unit_page(
-    session: object,
-    code: str,
-    *,
-    at: SafeDate | None = None,
-    since: SafeDate | None = None,
-    until: SafeDate | None = None,
-    category: str | None = None,
-    href: str = "/maps/unit/{code}",
-    base_url: str | None = None,
-    api_base: str | None = "",
-    insights: bool = False,
-    week: str | None = None,
-) -> str:
-    """The HTML of one unit's page from the store (used by the API and by ``gridgov maps export``).
-    ``insights``: also the hotspot layer and the proactive tasks of ``week`` (grid.db.insights)."""
-    from grid.config import get_settings
-    from grid.db.mapdata import unit_page_data
-    from maps.offline import OFFLINE_PREFIX, tiles_config
-    from maps.pages import UnitPage, unit_page
-
-    s = get_settings()
-    data = unit_page_data(
-        session,  # type: ignore[arg-type]
-        code,
-        at=at,
-        since=since,
-        until=until,
-        category=category,
-        k_min=s.map_k_min,
-    )
-    found = None
-    if insights:
-        from grid.db.insights import cached_unit_insights
-
-        r = cached_unit_insights(session, code, week=week, params={"topics": False})  # type: ignore[arg-type]
-        found = {
-            "hot": [h["code"] for h in r["hotspots"] if h.get("hot")],
-            "cold": [h["code"] for h in r["hotspots"] if h.get("cold") and not h.get("hot")],
-            "tasks": [
-                {
-                    "title": f"{t['kind_label']}: {t['title']}",
-                    "evidence": t["evidence"],
-                    "department": t.get("department_name"),
-                    "lat": t.get("lat"),
-                    "lon": t.get("lon"),
-                    "colour": t.get("colour"),
-                }
-                for t in r["tasks"]
-            ],
-        }
-        data["notes"] = [*data.get("notes", []), f"主动治理 week {r['week']} ({r['iso_week']})"]
-    page = UnitPage(**data, href=href, api_base=api_base, tiles=tiles_config(settings=s), insights=found)
-    return unit_page(page, base_url=base_url or OFFLINE_PREFIX)
-
-
 @router.get("/maps/", response_class=HTMLResponse)
 def maps_index(
-    request: Request,
+    session: SessionDep,
     at: Annotated[SafeDate | None, Query(description="boundary version date (default today)")] = None,
 ) -> HTMLResponse:
     """The list of map pages: every district and street in force, each linking to its page."""
     from grid.db.mapdata import units_for_index
 
-    with request_session(request) as session:
-        units = units_for_index(session, at or dt.date.today())
+    units = units_for_index(session, at or dt.date.today())
     parts = [
         "<!doctype html><html lang='zh'><head><meta charset='utf-8'><title>gridgov maps</title>",
         "<style>body{font:14px sans-serif;margin:2em}li{margin:2px 0}a{text-decoration:none}</style></head><body>",
@@ -116,7 +60,7 @@ def maps_index(
 
 @router.get("/maps/unit/{code}", response_class=HTMLResponse)
 def unit_map(
-    request: Request,
+    session: SessionDep,
     who: PrincipalDep,
     code: Annotated[str, Path(pattern=r"^[0-9A-Za-z]{1,32}$")],
     at: Annotated[SafeDate | None, Query(description="boundary version date (default today)")] = None,
@@ -144,12 +88,11 @@ def unit_map(
         )
     if insights:
         need("insights:read")(who)
-    with request_session(request) as session:
-        if insights:
-            from grid.db.users import check_unit_scope
+    if insights:
+        from grid.db.users import check_unit_scope
 
-            check_unit_scope(session, who, code)
-        page = build_unit_page(
-            session, code, at=at, since=since, until=until, category=category, insights=insights, week=week
-        )
+        check_unit_scope(session, who, code)
+    page = build_unit_page(
+        session, code, at=at, since=since, until=until, category=category, insights=insights, week=week
+    )
     return HTMLResponse(page)

@@ -32,19 +32,18 @@ from urllib.parse import parse_qs
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import request_session
+from api.deps import SessionDep
 from api.guard import request_id
-from api.routes.petitions import intake
 from api.security import current_principal, need
 from grid.auth import Principal
+from grid.db import open311 as store
 from grid.db import petitions as svc
 from grid.db.catalogue import CATEGORIES, read_categories
-from grid.db.models import Building, Category, Department, Petition
+from grid.db.models import Category, Petition
 from grid.errors import Forbidden, GridGovError, InputError, NotFound, Unauthorized
 from grid.privacy import mask_digit_runs
 
@@ -56,7 +55,7 @@ PREFIX = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2024-06-01T00:00:00+08:00"  # the last change of what this endpoint offers
 FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
-CLOSED = frozenset({"closed", "merged"})
+CLOSED = store.CLOSED
 WINDOW = dt.timedelta(days=90)  # the spec's default window of GET requests
 MAX_REQUESTS = 1000  # ... and its default maximum number of results
 MAX_WINDOW = dt.timedelta(days=366)  # the longest window a GET of requests may ask for
@@ -141,6 +140,15 @@ def _failure(exc: Exception, fmt: str) -> Response:
     return _error(500, f"internal error; it has been logged as request {rid} (internal_error)", fmt)
 
 
+def _discard(session: Session) -> None:
+    """Roll back what a failed request left in its session (the error is answered here, so the
+    session's dependency would commit): nothing half-done is kept."""
+    try:
+        session.rollback()
+    except Exception as exc:  # the database is gone: nothing to keep either
+        log.info("open311: rollback failed: %s", type(exc).__name__)
+
+
 def _unsupported(fmt: str) -> Response:
     return _error(404, f"format {fmt!r} is not supported: use .json or .xml", "json")
 
@@ -194,7 +202,7 @@ def _keywords() -> dict[str, str]:
 
 
 def _services(session: Session) -> list[dict[str, Any]]:
-    cats = {c.code: c for c in session.scalars(select(Category).order_by(Category.code))}
+    cats = {c.code: c for c in store.categories(session)}
     kw = _keywords()
 
     def top(c: Category) -> Category:
@@ -219,24 +227,22 @@ def _services(session: Session) -> list[dict[str, Any]]:
 
 
 @router.get(PREFIX + "/services.{fmt}", summary="Open311 services (our categories)")
-def services(request: Request, fmt: str) -> Response:
+def services(session: SessionDep, fmt: str) -> Response:
     """Every category of the catalogue as a service; ``jurisdiction_id`` is accepted and ignored."""
 
     def build() -> list[dict[str, Any]]:
-        with request_session(request) as session:
-            return _services(session)
+        return _services(session)
 
     return _answer(fmt, "services", build)
 
 
 @router.get(PREFIX + "/services/{service_code}.{fmt}", summary="Open311 service definition")
-def service_definition(request: Request, service_code: str, fmt: str) -> Response:
+def service_definition(session: SessionDep, service_code: str, fmt: str) -> Response:
     """A service's definition: no extra attributes (``metadata`` is false for every service)."""
 
     def build() -> dict[str, Any]:
-        with request_session(request) as session:
-            if session.get(Category, service_code) is None:
-                raise NotFound(f"no service {service_code!r}", code="service_not_found")
+        if store.category(session, service_code) is None:
+            raise NotFound(f"no service {service_code!r}", code="service_not_found")
         return {"service_code": service_code, "attributes": []}
 
     return _answer(fmt, "service_definition", build)
@@ -264,20 +270,8 @@ def _status_note(p: Petition, agency: str) -> str:
 
 def _requests(session: Session, rows: list[Petition]) -> list[dict[str, Any]]:
     """Petitions as Open311 service requests: summaries only, never a contact."""
-    cat_codes = {p.category_code for p in rows}
-    names = {
-        code: name
-        for code, name in session.execute(
-            select(Category.code, Category.name).where(Category.code.in_(cat_codes))
-        )
-    }
-    leads = {p.lead_department for p in rows if p.lead_department}
-    agencies = {
-        code: name
-        for code, name in session.execute(
-            select(Department.code, Department.name).where(Department.code.in_(leads))
-        )
-    }
+    names = store.category_names(session, {p.category_code for p in rows})
+    agencies = store.department_names(session, {p.lead_department for p in rows if p.lead_department})
     out = []
     t = svc.now()
     for p in rows:
@@ -342,7 +336,7 @@ def _window(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetim
 
 
 @router.get(PREFIX + "/requests.{fmt}", summary="Open311 service requests (our petitions)")
-def service_requests(request: Request, fmt: str) -> Response:
+def service_requests(request: Request, session: SessionDep, fmt: str) -> Response:
     """Petitions as service requests, newest first, at most 1000. ``service_request_id`` (comma
     separated) overrides every other parameter; otherwise ``service_code`` and ``status``
     (open, closed; comma separated) filter, and ``start_date`` / ``end_date`` (w3c ISO 8601) bound the
@@ -351,12 +345,10 @@ def service_requests(request: Request, fmt: str) -> Response:
 
     def build() -> list[dict[str, Any]]:
         who = _reader(request)
-        stmt = select(Petition)
-        if who.petition_scope is not None:
-            stmt = stmt.where(svc.scope_condition(who.petition_scope))
+        scope = who.petition_scope
         ids = _request_ids(q.get("service_request_id"))
         if ids:
-            stmt = stmt.where(Petition.id.in_(ids))
+            rows = store.service_requests(session, scope=scope, ids=ids, limit=MAX_REQUESTS)
         else:
             codes = _csv(q.get("service_code"))
             statuses = {s.lower() for s in _csv(q.get("status"))}
@@ -366,48 +358,39 @@ def service_requests(request: Request, fmt: str) -> Response:
                     f"status: {sorted(bad)[0]!r} is not one of open, closed", code="invalid_status"
                 )
             t0, t1 = _window(q.get("start_date"), q.get("end_date"))
-            stmt = stmt.where(Petition.received_at >= t0, Petition.received_at <= t1)
-            if codes:
-                stmt = stmt.where(Petition.category_code.in_(codes))
-            if statuses == {"open"}:
-                stmt = stmt.where(Petition.status.not_in(CLOSED))
-            elif statuses == {"closed"}:
-                stmt = stmt.where(Petition.status.in_(CLOSED))
-        stmt = stmt.order_by(Petition.received_at.desc(), Petition.id.desc()).limit(MAX_REQUESTS)
-        with request_session(request) as session:
-            return _requests(session, list(session.scalars(stmt)))
+            open_only = {frozenset({"open"}): True, frozenset({"closed"}): False}.get(frozenset(statuses))
+            rows = store.service_requests(
+                session, scope=scope, codes=codes, open_only=open_only, start=t0, end=t1, limit=MAX_REQUESTS
+            )
+        return _requests(session, rows)
 
     return _answer(fmt, "service_requests", build)
 
 
 @router.get(PREFIX + "/requests/{service_request_id}.{fmt}", summary="Open311 one service request")
-def service_request(request: Request, service_request_id: str, fmt: str) -> Response:
+def service_request(request: Request, session: SessionDep, service_request_id: str, fmt: str) -> Response:
     """One petition as a service request (a list of one, as the spec has it)."""
 
     def build() -> list[dict[str, Any]]:
         who = _reader(request)
         sid = service_request_id
-        with request_session(request) as session:
-            p = None
-            if sid.isdigit() and len(sid) <= 18:
-                stmt = select(Petition).where(Petition.id == int(sid))
-                if who.petition_scope is not None:
-                    stmt = stmt.where(svc.scope_condition(who.petition_scope))
-                p = session.scalar(stmt)
-            if p is None:
-                raise NotFound(f"no service request {sid!r}", code="request_not_found")
-            return _requests(session, [p])
+        p = None
+        if sid.isdigit() and len(sid) <= 18:
+            p = store.service_request(session, int(sid), scope=who.petition_scope)
+        if p is None:
+            raise NotFound(f"no service request {sid!r}", code="request_not_found")
+        return _requests(session, [p])
 
     return _answer(fmt, "service_requests", build)
 
 
 @router.get(PREFIX + "/tokens/{token}.{fmt}", summary="Open311 the request of a token")
-def token(request: Request, token: str, fmt: str) -> Response:
+def token(session: SessionDep, token: str, fmt: str) -> Response:
     """The service request id a token stands for."""
 
     def build() -> list[dict[str, Any]]:
-        with request_session(request) as session:
-            pid = session.scalar(select(Petition.id).where(Petition.token == token))
+        # public: a token is the sender's receipt, and the answer is only the id it stands for
+        pid = svc.petition_for_token(session, token, scope=svc.CITY)
         if pid is None:
             raise NotFound(f"no service request for token {token!r}", code="token_not_found")
         return [{"service_request_id": str(pid), "token": token}]
@@ -477,15 +460,14 @@ def _person(first: str | None, last: str | None) -> str | None:
     return first or last
 
 
-def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
+def _post(request: Request, session: Session, data: dict[str, Any]) -> list[dict[str, Any]]:
     api_key = str(data.get("api_key") or "").strip() or request.headers.get("x-api-key")
     if not api_key:
         raise Forbidden("api_key was not provided", code="api_key_required")
     from grid.db.users import key_principal
 
     try:
-        with request_session(request) as session:
-            key = key_principal(session, api_key, request.app.state.settings.exempt_keys)
+        key = key_principal(session, api_key, request.app.state.settings.exempt_keys)
     except Unauthorized as exc:
         raise Forbidden("api_key is invalid", code="invalid_api_key") from exc
     if not key.can("petitions:create"):
@@ -498,25 +480,14 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
         raise InputError("description is required", code="description_required")
     lat, lon = _str(data, "lat", 32), _str(data, "long", 32)
     address, address_id = _str(data, "address_string"), _str(data, "address_id", 64)
-    with request_session(request) as session:
-        cat = session.get(Category, code)
-        if cat is None:
-            raise InputError(f"service_code: unknown service {code!r}", code="unknown_category")
-        needs_place = bool(cat.needs_place)
-        if address_id is not None and address is None:
-            today = svc.now().date()
-            address = session.scalar(
-                select(Building.address)
-                .where(
-                    Building.building_id == address_id,
-                    Building.valid_from <= today,
-                    or_(Building.valid_to.is_(None), Building.valid_to > today),
-                )
-                .order_by(Building.valid_from.desc())
-                .limit(1)
-            )
-            if address is None:
-                raise InputError(f"address_id: no building {address_id!r}", code="unknown_address_id")
+    cat = store.category(session, code)
+    if cat is None:
+        raise InputError(f"service_code: unknown service {code!r}", code="unknown_category")
+    needs_place = bool(cat.needs_place)
+    if address_id is not None and address is None:
+        address = store.building_address(session, address_id, svc.now().date())
+        if address is None:
+            raise InputError(f"address_id: no building {address_id!r}", code="unknown_address_id")
     if needs_place and address is None and lat is None and lon is None:
         raise InputError(
             "a location is required: lat and long (WGS84), address_string or address_id",
@@ -537,9 +508,8 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
         "contact_phone": _str(data, "phone", 64),
         "contact_email": _str(data, "email", 200),
     }
-    p, _ = intake(request, intake_data, key, SOURCE)
-    with request_session(request) as session:
-        tok = session.scalar(select(Petition.token).where(Petition.id == p["id"]))
+    p, _ = svc.intake(session, intake_data, actor=key.name, source=SOURCE)
+    tok = svc.petition_token(session, p["id"], scope=svc.CITY)  # the petition just taken in
     notice = f"处理时限 {p['time_limit']}, 截止 {p['due_at']}" if p.get("due_at") else ""
     return [
         {
@@ -552,7 +522,7 @@ def _post(request: Request, data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @router.post(PREFIX + "/requests.{fmt}", summary="Open311 post a service request (a petition)")
-async def post_request(request: Request, fmt: str) -> Response:
+async def post_request(request: Request, session: SessionDep, fmt: str) -> Response:
     """Take in a petition: form-encoded (or JSON) ``api_key``, ``service_code``, ``description``, and
     ``lat`` + ``long`` (WGS84), ``address_string`` or ``address_id`` (a building id) for a service that
     needs a place; optionally ``media_url`` (an http(s) URL of a photo, kept and shown, never
@@ -563,7 +533,8 @@ async def post_request(request: Request, fmt: str) -> Response:
         return _unsupported(fmt)
     try:
         data = await _form(request)
-        payload = await run_in_threadpool(_post, request, data)
+        payload = await run_in_threadpool(_post, request, session, data)
     except Exception as exc:
+        await run_in_threadpool(_discard, session)
         return _failure(exc, fmt)
     return _render("service_requests", payload, fmt)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from api.deps import SafeDateTime, request_session
-from api.schemas import ErrorOut
+from api.deps import SafeDateTime, SessionDep
+from api.schemas import ContactOut, ErrorOut, EventsOut, PetitionOut, PetitionPageOut, ScoresOut, TriageOut
 from api.security import PrincipalDep, need
 from grid.auth import Principal
 from grid.db import petitions as svc
@@ -27,8 +26,6 @@ from grid.errors import Conflict, NotFound
 from grid.inputs import csv_safe
 from grid.lifecycle import ACTIONS
 from grid.privacy import mask_digit_runs
-
-log = logging.getLogger("gridgov.api")
 
 router = APIRouter(
     tags=["petitions"],
@@ -98,39 +95,19 @@ def _actor(who: Principal, person: str | None) -> str:
     return f"{base}:{person}" if person else base
 
 
-def intake(
-    request: Request, data: dict[str, Any], who: Principal, source: str
-) -> tuple[dict[str, Any], bool]:
-    """Commit the petition first, then locate and dispatch it; ``(petition, created)``."""
-    with request_session(request) as session:
-        p = svc.create(session, data, actor=_actor(who, None), source=source)
-        replay = bool(p.__dict__.get("_replayed"))
-        pid = p.id
-        session.commit()  # from here on the petition exists whatever happens
-        if not replay:
-            try:
-                svc.process(session, p, actor="system")
-                session.commit()
-            except Exception as exc:  # kept as 'received': `gridgov petitions process` retries it
-                session.rollback()
-                log.exception("petition %s stays received: %s", pid, exc)
-        # no contact in the answer: the sender has it, and echoing it would be an audited read
-        return svc.get(session, pid), not replay
-
-
-@router.post("/v1/petitions", status_code=201)
-def create_petition(body: PetitionIn, request: Request, who: Creator) -> JSONResponse:
+@router.post("/v1/petitions", status_code=201, response_model=PetitionOut)
+def create_petition(body: PetitionIn, session: SessionDep, who: Creator) -> JSONResponse:
     """Take in a petition: committed before the answer, then located (geocoder + ownership rules)
     and dispatched to the lead department and co-handlers; a petition that needs a place and has
     none waits as ``needs_location`` in the triage queue. A repeated ``external_id`` answers 200
     with the petition already taken in."""
-    out, created = intake(request, body.model_dump(), who, who.name)
+    out, created = svc.intake(session, body.model_dump(), actor=_actor(who, None), source=who.name)
     return JSONResponse(out, status_code=201 if created else 200)
 
 
-@router.get("/v1/petitions")
+@router.get("/v1/petitions", response_model=PetitionPageOut)
 def list_petitions(
-    request: Request,
+    session: SessionDep,
     who: Reader,
     status: Annotated[str | None, Query(description="one status, e.g. dispatched")] = None,
     unit: Annotated[str | None, Query(description="any unit of the owner chain (cell ... district)")] = None,
@@ -143,20 +120,19 @@ def list_petitions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Petitions, newest first, without any reporter contact (a scoped reader: its scope only)."""
-    with request_session(request) as session:
-        total, items = svc.list_petitions(
-            session,
-            status=status,
-            unit=unit,
-            department=department,
-            category=category,
-            overdue=overdue,
-            since=since,
-            until=until,
-            limit=limit,
-            offset=offset,
-            scope=who.petition_scope,
-        )
+    total, items = svc.list_petitions(
+        session,
+        status=status,
+        unit=unit,
+        department=department,
+        category=category,
+        overdue=overdue,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+        scope=who.petition_scope,
+    )
     if not who.can("contact:read"):  # phone numbers typed into the text, as contacts are: masked
         for it in items:
             it["text"] = mask_digit_runs(it.get("text"))
@@ -192,7 +168,7 @@ EXPORT_FIELDS = (
 
 @router.get("/v1/petitions/export.csv", response_class=Response)
 def export_petitions(
-    request: Request,
+    session: SessionDep,
     who: Reader,
     unit: Annotated[str | None, Query()] = None,
     since: Annotated[SafeDateTime | None, Query()] = None,
@@ -204,23 +180,22 @@ def export_petitions(
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(EXPORT_FIELDS), extrasaction="ignore")
     w.writeheader()
-    with request_session(request) as session:
-        offset = 0
-        while offset < limit:
-            _, items = svc.list_petitions(
-                session,
-                unit=unit,
-                since=since,
-                until=until,
-                limit=min(svc.MAX_PAGE, limit - offset),
-                offset=offset,
-                scope=who.petition_scope,
-            )
-            for it in items:
-                w.writerow({k: csv_safe(v) for k, v in it.items()})
-            if len(items) < svc.MAX_PAGE:
-                break
-            offset += len(items)
+    offset = 0
+    while offset < limit:
+        _, items = svc.list_petitions(
+            session,
+            unit=unit,
+            since=since,
+            until=until,
+            limit=min(svc.MAX_PAGE, limit - offset),
+            offset=offset,
+            scope=who.petition_scope,
+        )
+        for it in items:
+            w.writerow({k: csv_safe(v) for k, v in it.items()})
+        if len(items) < svc.MAX_PAGE:
+            break
+        offset += len(items)
     return Response(
         "\ufeff" + buf.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -228,50 +203,43 @@ def export_petitions(
     )
 
 
-@router.get("/v1/petitions/triage")
+@router.get("/v1/petitions/triage", response_model=TriageOut)
 def triage(
-    request: Request, who: Triager, limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100
+    session: SessionDep, who: Triager, limit: Annotated[int, Query(ge=1, le=svc.MAX_PAGE)] = 100
 ) -> dict[str, Any]:
     """The triage queue: petitions that need a place and could not be placed, with candidates."""
-    with request_session(request) as session:
-        total, items = svc.list_petitions(session, status="needs_location", limit=limit)
-        for it in items:
-            p = session.get(svc.Petition, it["id"])
-            it["candidates"] = p.candidates if p is not None else []
-            it["geocode_status"] = ((p.geocode or {}).get("status")) if p is not None else None
+    # city-wide: a petition waiting here has no owner yet, so no unit scope could contain it
+    total, items = svc.triage_queue(session, limit=limit, scope=svc.CITY)
     return {"total": total, "items": items}
 
 
-@router.get("/v1/petitions/{pid}")
-def petition(request: Request, who: Reader, pid: PetitionId) -> dict[str, Any]:
+@router.get("/v1/petitions/{pid}", response_model=PetitionOut)
+def petition(session: SessionDep, who: Reader, pid: PetitionId) -> dict[str, Any]:
     """One petition: ownership answer, routing, deadline, callback; the contact masked, for roles
     that may read contacts (each read is audited). Outside the reader's scope: 404."""
     reader = who if who.can("contact:read") else None
-    with request_session(request) as session:
-        return svc.get(session, pid, scope=who.petition_scope, contact_reader=reader, via="GET detail")
+    return svc.get(session, pid, scope=who.petition_scope, contact_reader=reader, via="GET detail")
 
 
-@router.get("/v1/petitions/{pid}/contact")
-def petition_contact(request: Request, who: ContactReader, pid: PetitionId) -> dict[str, Any]:
+@router.get("/v1/petitions/{pid}/contact", response_model=ContactOut)
+def petition_contact(session: SessionDep, who: ContactReader, pid: PetitionId) -> dict[str, Any]:
     """The reporter's contact in full, for the call back: operator, street admin (scoped), admin.
     The read is written to the audit log (``GET /v1/audit/contacts``) before the answer."""
-    with request_session(request) as session:
-        return svc.contact(session, pid, reader=who, scope=who.petition_scope, via="GET contact")
+    return svc.contact(session, pid, reader=who, scope=who.petition_scope, via="GET contact")
 
 
-@router.get("/v1/petitions/{pid}/events")
-def petition_events(request: Request, who: Reader, pid: PetitionId) -> dict[str, Any]:
+@router.get("/v1/petitions/{pid}/events", response_model=EventsOut)
+def petition_events(session: SessionDep, who: Reader, pid: PetitionId) -> dict[str, Any]:
     """Every transition: actor, time, from, to, note."""
-    with request_session(request) as session:
-        return {"id": pid, "events": svc.events(session, pid, scope=who.petition_scope)}
+    return {"id": pid, "events": svc.events(session, pid, scope=who.petition_scope)}
 
 
 ACTION_PATTERN = "^(" + "|".join(a for a in ACTIONS if a != "dispatch") + ")$"
 
 
-@router.post("/v1/petitions/{pid}/{action}")
+@router.post("/v1/petitions/{pid}/{action}", response_model=PetitionOut)
 def act(
-    request: Request,
+    session: SessionDep,
     who: PrincipalDep,
     pid: PetitionId,
     action: Annotated[
@@ -289,28 +257,28 @@ def act(
     need(f"action:{action}")(who)  # 401 without credentials, 403 without the action's role
     data = (body or ActionIn()).model_dump()
     scope = who.petition_scope
-    with request_session(request) as session:
-        try:
-            svc.transition(session, pid, str(action), data, actor=_actor(who, data.get("actor")), scope=scope)
-        except Conflict as exc:
-            if who.can("petitions:read"):
-                raise
-            # a role that may not read petitions (a planner settling disputes) learns nothing of a
-            # petition it may not act on, not even its status
-            raise NotFound(f"no petition {pid} awaiting this action", code="petition_not_found") from exc
+    try:
+        svc.transition(session, pid, str(action), data, actor=_actor(who, data.get("actor")), scope=scope)
+    except Conflict as exc:
+        if who.can("petitions:read"):
+            raise
+        # a role that may not read petitions (a planner settling disputes) learns nothing of a
+        # petition it may not act on, not even its status
+        raise NotFound(f"no petition {pid} awaiting this action", code="petition_not_found") from exc
+    session.commit()  # the action holds whatever the answer's read does
+    session.expire_all()  # ... and that read sees the row as stored (triggers, server defaults)
     reader = who if who.can("contact:read") else None
-    with request_session(request) as session:
-        # after a redispatch out of a street admin's scope, the answer is the city-wide view of it
-        out = svc.get(session, pid, contact_reader=reader, via=f"POST {action}")
+    # after a redispatch out of a street admin's scope, the answer is the city-wide view of it
+    out = svc.get(session, pid, scope=svc.CITY, contact_reader=reader, via=f"POST {action}")
     if not who.can("petitions:read"):  # a planner settling a dispute: the outcome, not the petition
         keep = ("id", "status", "owner_code", "cell_code", "street_code", "lead_department", "updated_at")
         return {k: out[k] for k in keep}
     return out
 
 
-@router.get("/v1/scores")
+@router.get("/v1/scores", response_model=ScoresOut)
 def scores(
-    request: Request,
+    session: SessionDep,
     who: ScoreReader,
     month: Annotated[str, Query(description="YYYY-MM", pattern=r"^\d{4}-\d{2}$")],
     level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
@@ -320,14 +288,13 @@ def scores(
     Definitions: docs/PETITIONS.md. A scoped reader's scores count its scope's petitions only."""
     from grid.db.scores import month_scores
 
-    with request_session(request) as session:
-        df, meta = month_scores(session, level=level, month=month, as_of=as_of, scope=who.petition_scope)
+    df, meta = month_scores(session, level=level, month=month, as_of=as_of, scope=who.petition_scope)
     return {**meta, "items": _records(df)}
 
 
 @router.get("/v1/scores.csv", response_class=Response)
 def scores_csv(
-    request: Request,
+    session: SessionDep,
     who: ScoreReader,
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
     level: Annotated[Literal["cell", "community", "street", "district", "department"], Query()] = "street",
@@ -337,8 +304,7 @@ def scores_csv(
     from grid.db.scores import month_scores
     from grid.scores import to_csv
 
-    with request_session(request) as session:
-        df, _ = month_scores(session, level=level, month=month, as_of=as_of, scope=who.petition_scope)
+    df, _ = month_scores(session, level=level, month=month, as_of=as_of, scope=who.petition_scope)
     return Response(
         "\ufeff" + to_csv(df),
         media_type="text/csv; charset=utf-8",

@@ -10,7 +10,7 @@ import shapely
 from fastapi import APIRouter, Query
 
 from api.deps import DateDep, SessionDep
-from api.schemas import ErrorOut, StaffOut, UnitOut
+from api.schemas import ErrorOut, FeatureCollectionOut, StaffOut, UnitOut
 from grid.db.store import get_unit, load_levels, staff_at, units_at
 from grid.errors import InputError
 
@@ -107,7 +107,7 @@ def unit(
     return _unit_out(session, get_unit(session, code, date), date, detail=True, geometry=geometry)
 
 
-@router.get("/{code}/geojson")
+@router.get("/{code}/geojson", response_model=FeatureCollectionOut)
 def unit_geojson(code: str, session: SessionDep, date: DateDep) -> dict[str, Any]:
     """The unit and its children at ``date`` as a GeoJSON FeatureCollection (EPSG:4326)."""
     if not code.isalnum() or len(code) > 32:

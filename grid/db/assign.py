@@ -174,17 +174,8 @@ def assign_arrays(
         }
     )
     for lv in out_levels:
-        df[f"{lv}_code"] = [_ancestor(idx, c, lv) for c in out_code]
+        df[f"{lv}_code"] = [idx.ancestor(c, lv) for c in out_code]
     return df
-
-
-def _ancestor(idx: JurisdictionIndex, code: Any, level: str) -> str | None:
-    while isinstance(code, str) and code in idx.units:
-        _n, lv, parent = idx.units[code]
-        if lv == level:
-            return code
-        code = parent
-    return None
 
 
 def to_wgs84_arrays(

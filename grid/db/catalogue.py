@@ -1,15 +1,18 @@
 """Seeding and reading the category and routing catalogues.
 
-The categories come from ``data/categories.json``; departments and routing rules are generated
-by :func:`data.routing.build_routing` for the districts and streets in force, so every answer names a
-department of that place (朝阳区城市管理委员会, 双井街道城市管理办公室), never a department in general.
-Loading is idempotent: it replaces the catalogue in one transaction.
+The catalogue's data come from the caller: :func:`save_catalogue` takes the categories and a
+``build_routing`` that makes the departments and routing rules for the districts and streets in
+force (the sample city's is :func:`data.routing.build_routing`, and :func:`data.routing.load_catalogue`
+passes it with ``data/categories.json``), so every answer names a department of that place
+(朝阳区城市管理委员会, 双井街道城市管理办公室), never a department in general. Loading is idempotent:
+it replaces the catalogue in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,15 @@ from sqlalchemy.orm import Session
 from grid.db.models import Category, Department, RoutingRule
 from grid.db.store import units_at
 
+__all__ = ["CATEGORIES", "RoutingBuilder", "categories", "read_categories", "route", "save_catalogue"]
+
 CATEGORIES = Path(__file__).resolve().parents[2] / "data" / "categories.json"
+
+#: ``build_routing(districts, streets, categories, city=(code, name)) -> (departments, rules)``:
+#: districts as ``(code, name)``, streets as ``(code, name, district_code)``; departments as dicts
+#: with ``code, name, unit_code, kind`` (and ``phone``), rules with ``category_code, unit_code,
+#: department_code, role``.
+RoutingBuilder = Callable[..., tuple[list[dict[str, Any]], list[dict[str, Any]]]]
 
 
 def read_categories(path: Path = CATEGORIES) -> list[dict[str, Any]]:
@@ -28,13 +39,20 @@ def read_categories(path: Path = CATEGORIES) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def load_catalogue(session: Session, date: dt.date, categories_path: Path = CATEGORIES) -> dict[str, int]:
-    from data.routing import build_routing
+def save_catalogue(
+    session: Session,
+    date: dt.date,
+    *,
+    categories: Sequence[dict[str, Any]],
+    build_routing: RoutingBuilder,
+) -> dict[str, int]:
+    """Replace the catalogue: ``categories`` upserted, departments and routing rules rebuilt by
+    ``build_routing`` for the districts and streets in force at ``date``; the counts."""
     from grid.config import get_settings
 
     settings = get_settings()
 
-    cats = read_categories(categories_path)
+    cats = [dict(c) for c in categories]
     districts = units_at(session, date, "district")
     streets = units_at(session, date, "street")
     departments, rules = build_routing(

@@ -32,9 +32,13 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A transaction: commits on success, rolls back on any error (all or nothing)."""
+def session_scope(url: str | None = None, *, fast_generation: bool = False) -> Iterator[Session]:
+    """A transaction: commits on success, rolls back on any error (all or nothing). The one way to
+    open a session (the API's ``SessionDep`` too). ``fast_generation``: the store generation is read
+    on a light per-thread connection (API requests, which read committed state)."""
     session = session_factory(url)()
+    if fast_generation:
+        session.info["fast_generation"] = True
     try:
         yield session
         session.commit()

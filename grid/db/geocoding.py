@@ -8,26 +8,25 @@ the generation, so the next request sees it. The matching rules are :mod:`grid.g
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from grid.db.jurisdiction import _generation, decide_point, get_index
+from grid.cache import Lru
+from grid.db.jurisdiction import decide_point, get_index, store_generation
 from grid.db.store import cell_bindings
 from grid.errors import GridGovError, InputError
 from grid.gazetteer import Gazetteer, Place
 from grid.inputs import check_text
 
-_CACHE: OrderedDict[tuple[Any, ...], Gazetteer] = OrderedDict()
-_LOCK = threading.Lock()
+_CACHE: Lru[tuple[Any, ...], Gazetteer] = Lru(4)
 MAX_QUERY = 500
 
 
-_BREAKS: dict[tuple[str, int], list[dt.date]] = {}
+_BREAKS: Lru[tuple[str, int], list[dt.date]] = Lru(64)  # validity breakpoints per (database, generation)
 
 
 def _version(session: Session, url: str, gen: int, date: dt.date) -> tuple[dt.date | None, dt.date | None]:
@@ -45,22 +44,18 @@ def _version(session: Session, url: str, gen: int, date: dt.date) -> tuple[dt.da
                 "UNION SELECT valid_to FROM building_cell WHERE valid_to IS NOT NULL"
             )
         ).scalars()
-        breaks = sorted(set(rows))
-        with _LOCK:
-            _BREAKS[(url, gen)] = breaks
+        breaks = _BREAKS.put((url, gen), sorted(set(rows)))
     i = bisect.bisect_right(breaks, date)
     return (breaks[i - 1] if i else None, breaks[i] if i < len(breaks) else None)
 
 
 def load_gazetteer(session: Session, date: dt.date) -> Gazetteer:
     url = str(session.get_bind().engine.url)
-    gen = _generation(session)
+    gen = store_generation(session)
     key = (url, gen, _version(session, url, gen, date))
-    with _LOCK:
-        g = _CACHE.get(key)
-        if g is not None:
-            _CACHE.move_to_end(key)
-            return g
+    g = _CACHE.get(key)
+    if g is not None:
+        return g
     cells = cell_bindings(session, date)
     places = []
     for r in session.execute(
@@ -105,12 +100,7 @@ def load_gazetteer(session: Session, date: dt.date) -> Gazetteer:
                 door_ranges=ranges,
             )
         )
-    g = Gazetteer(places)
-    with _LOCK:
-        _CACHE[key] = g
-        while len(_CACHE) > 4:
-            _CACHE.popitem(last=False)
-    return g
+    return _CACHE.put(key, Gazetteer(places))
 
 
 def geocode_text(
@@ -150,3 +140,17 @@ def reverse_point(
         **reverse(load_gazetteer(session, date), lon, lat, max_distance_m=max_distance_m),
         "at": date.isoformat(),
     }
+
+
+def geocode_many(
+    session: Session, queries: Iterable[str], *, at: dt.date | None = None
+) -> Iterator[dict[str, Any]]:
+    """Geocode queries one by one, in order (a batch: ``POST /v1/geocode/batch``, ``gridgov
+    geocode``): each answer is :func:`geocode_text`'s, or ``{"query", "error", "code"}`` for a query
+    that cannot be read (empty, too long, a control character), never a dropped one. Lazy, so a
+    caller can show progress."""
+    for q in queries:
+        try:
+            yield geocode_text(session, q, at=at)
+        except GridGovError as exc:
+            yield {"query": q, "error": exc.message, "code": exc.code}

@@ -27,7 +27,7 @@ from grid.db.limits import check_lengths
 from grid.db.models import ImportRun, Unit
 from grid.db.store import buildings_at, load_levels, units_at
 from grid.errors import Conflict, ImportBlocked, InputError
-from grid.imports import datum_suspect, prepare_units
+from grid.imports import ImportSpec, datum_suspect, prepare_units
 from grid.io import check_layer_text, code_str, read_layer, require_fields
 from grid.levels import Levels
 from grid.validate import KINDS, Finding, validate_units
@@ -118,42 +118,9 @@ def import_units(
     code_prefix: str = "",
     select_by_code: bool = False,
 ) -> ImportReport:
-    """Import one level of boundaries from a file. Raises :class:`ImportBlocked` (nothing written).
-
-    ``code_prefix`` is put before every code read (independent layers whose ids would collide:
-    council district ``5`` and neighborhood council ``5`` become ``CD5`` and ``NC5``).
-    ``select_by_code`` is for a file holding several levels: the features whose code has another
-    level's format are left out (and counted); the rest, including codes that fit no level, are
-    this level's and validated as such.
-    """
-    say = progress or (lambda _msg: None)
-    settings = get_settings()
-    tol = settings.tolerance_m2 if tolerance_m2 is None else tolerance_m2
-    accepted = sorted(set(accept) | (set(DIRTY_KINDS) if accept_dirty else set()))
-    unknown = [k for k in accepted if k not in KINDS]
-    if unknown:
-        raise InputError(
-            f"--accept {', '.join(unknown)}: unknown finding kind(s); kinds are {', '.join(KINDS)}",
-            code="invalid_option",
-        )
-    d = valid_from or dt.date.today()
-    levels = load_levels(session)
-    lv = levels.by_name(level)
-    say(f"reading {path}")
-    gdf = read_layer(path, encoding=encoding)
-    if gdf.empty:
-        raise InputError(f"{Path(path).name} holds no features", code="empty_file")
-    # NUL/control characters in a field we store: refused, naming the feature (GDAL cuts at a NUL)
-    check_layer_text(gdf, path, [code_field, name_field, parent_field, source_field])
-    file_rows = np.arange(1, len(gdf) + 1)
-    skipped = 0
-    if select_by_code:
-        gdf, file_rows, skipped = _select_level(gdf, levels, level, code_field, code_prefix, Path(path).name)
-    parents = units_at(session, d, lv.parent) if lv.parent else None
-    prepared = prepare_units(
-        gdf,
+    """:func:`import_units_spec` with the options as keywords (the fields of :class:`ImportSpec`)."""
+    spec = ImportSpec(
         level=level,
-        levels=levels,
         code_field=code_field,
         name_field=name_field,
         datum=datum,
@@ -161,26 +128,76 @@ def import_units(
         parent_code=parent_code,
         households_field=households_field,
         source_field=source_field,
+        encoding=encoding,
         repair=repair,
-        source=Path(path).name,
-        reference=_reference(session, d, parents),
         code_prefix=code_prefix,
+        select_by_code=select_by_code,
+        valid_from=valid_from,
+        dry_run=dry_run,
+        accept=tuple(accept),
+        accept_dirty=accept_dirty,
+        retire_missing=retire_missing,
+        source=source,
+        tolerance_m2=tolerance_m2,
+    )
+    return import_units_spec(session, path, spec, progress=progress)
+
+
+def import_units_spec(
+    session: Session, path: str | Path, spec: ImportSpec, *, progress: Progress | None = None
+) -> ImportReport:
+    """Import one level of boundaries from a file. Raises :class:`ImportBlocked` (nothing written).
+
+    ``spec.code_prefix`` is put before every code read (independent layers whose ids would collide:
+    council district ``5`` and neighborhood council ``5`` become ``CD5`` and ``NC5``).
+    ``spec.select_by_code`` is for a file holding several levels: the features whose code has another
+    level's format are left out (and counted); the rest, including codes that fit no level, are
+    this level's and validated as such.
+    """
+    say = progress or (lambda _msg: None)
+    settings = get_settings()
+    tol = settings.tolerance_m2 if spec.tolerance_m2 is None else spec.tolerance_m2
+    accepted = sorted(set(spec.accept) | (set(DIRTY_KINDS) if spec.accept_dirty else set()))
+    unknown = [k for k in accepted if k not in KINDS]
+    if unknown:
+        raise InputError(
+            f"--accept {', '.join(unknown)}: unknown finding kind(s); kinds are {', '.join(KINDS)}",
+            code="invalid_option",
+        )
+    d = spec.valid_from or dt.date.today()
+    levels = load_levels(session)
+    lv = levels.by_name(spec.level)
+    say(f"reading {path}")
+    gdf = read_layer(path, encoding=spec.encoding)
+    if gdf.empty:
+        raise InputError(f"{Path(path).name} holds no features", code="empty_file")
+    # NUL/control characters in a field we store: refused, naming the feature (GDAL cuts at a NUL)
+    check_layer_text(gdf, path, [spec.code_field, spec.name_field, spec.parent_field, spec.source_field])
+    file_rows = np.arange(1, len(gdf) + 1)
+    skipped = 0
+    if spec.select_by_code:
+        gdf, file_rows, skipped = _select_level(
+            gdf, levels, spec.level, spec.code_field, spec.code_prefix, Path(path).name
+        )
+    parents = units_at(session, d, lv.parent) if lv.parent else None
+    prepared = prepare_units(
+        gdf, spec, levels=levels, source=Path(path).name, reference=_reference(session, d, parents)
     )
     new_units = prepared.units
     new_units["row"] = file_rows
     check_lengths(new_units, Unit, ["code", "name", "parent_code", "source"], Path(path).name, file_rows)
     report = ImportReport(
         source=str(path),
-        level=level,
+        level=spec.level,
         valid_from=d.isoformat(),
-        dry_run=dry_run,
+        dry_run=spec.dry_run,
         accepted=accepted,
         repairs=prepared.repairs,
     )
 
     # -- plan against the version in force at d
     say("comparing with the version in force")
-    existing = units_at(session, d, level)
+    existing = units_at(session, d, spec.level)
     by_code = {r.code: r for _, r in existing.iterrows()}
     file_codes = [c for c in new_units["code"] if c]
     later = session.execute(
@@ -216,7 +233,7 @@ def import_units(
     report.new = sorted(r["code"] for r in new_rows if r["code"])
     report.changed = sorted(r["code"] for r, _ in changed_rows)
     report.missing = missing
-    report.retired = missing if retire_missing else []
+    report.retired = missing if spec.retire_missing else []
 
     # -- validate the state after the import
     say("validating")
@@ -233,7 +250,7 @@ def import_units(
         sliver_ratio=settings.sliver_ratio,
         sliver_max_m2=settings.sliver_max_m2,
         metric_epsg=settings.metric_epsg,
-        taken_codes=_taken_codes(session, d, level, file_codes),
+        taken_codes=_taken_codes(session, d, spec.level, file_codes),
     )
     suspect = datum_suspect(prepared, parents)
     if suspect is not None:
@@ -263,12 +280,12 @@ def import_units(
         "blocking": len(blocking),
         "repaired": len(prepared.repairs),
     }
-    if select_by_code:
+    if spec.select_by_code:
         report.counts["skipped_other_levels"] = skipped
 
     # -- buildings whose unit at this level would change
     new_state = state[~state["code"].isin(report.retired)]
-    report.building_moves = building_moves(session, d, level, new_state, levels.names[-1] == level)
+    report.building_moves = building_moves(session, d, spec.level, new_state, levels.names[-1] == spec.level)
     report.counts["building_moves"] = len(report.building_moves)
     report.decisions = decisions(report.findings, prepared.repairs, accepted, settings.gap_tolerance_m)
 
@@ -276,10 +293,10 @@ def import_units(
         kinds = sorted({f.kind for f in blocking})
         raise ImportBlocked(
             f"import blocked by {len(blocking)} error finding(s) ({', '.join(kinds)}); nothing was written. "
-            f"{_how_to_pass(kinds, repair)}",
+            f"{_how_to_pass(kinds, spec.repair)}",
             details=report.to_dict(),
         )
-    if dry_run:
+    if spec.dry_run:
         return report
 
     # -- write, all in the caller's transaction
@@ -287,21 +304,21 @@ def import_units(
     run = ImportRun(
         kind="units",
         source=str(path),
-        level=level,
+        level=spec.level,
         datum=str(prepared.datum),
         valid_from=d,
         params={
-            "code_field": code_field,
-            "name_field": name_field,
-            "parent_field": parent_field,
-            "parent_code": parent_code,
-            "repair": repair,
-            "accept_dirty": accept_dirty,
-            "retire_missing": retire_missing,
+            "code_field": spec.code_field,
+            "name_field": spec.name_field,
+            "parent_field": spec.parent_field,
+            "parent_code": spec.parent_code,
+            "repair": spec.repair,
+            "accept_dirty": spec.accept_dirty,
+            "retire_missing": spec.retire_missing,
             "tolerance_m2": tol,
             "source_crs": prepared.source_crs,
-            "code_prefix": code_prefix,
-            "select_by_code": select_by_code,
+            "code_prefix": spec.code_prefix,
+            "select_by_code": spec.select_by_code,
         },
         findings=report.findings,
         accepted=accepted,
@@ -317,10 +334,10 @@ def import_units(
             text("UPDATE unit SET valid_to = :d WHERE id = ANY(:ids)"), {"d": d, "ids": close_ids}
         )
     src_srid = 0 if prepared.datum.is_shifted else _source_srid(prepared.source_crs, prepared.datum.epsg)
-    label = source or f"import #{run.id}: {Path(path).name}"
+    label = spec.source or f"import #{run.id}: {Path(path).name}"
     inserts = [
         {
-            "level": level,
+            "level": spec.level,
             "code": r["code"],
             "name": r["name"],
             "parent_code": _nullable(r["parent_code"]),
@@ -345,7 +362,7 @@ def import_units(
             ),
             inserts,
         )
-    if levels.names[-1] == level and report.building_moves:
+    if levels.names[-1] == spec.level and report.building_moves:
         rebind(session, d, report.building_moves)
     report.applied = True
     report.import_id = run.id

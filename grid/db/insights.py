@@ -22,8 +22,6 @@ week of the unit's petitions.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import geopandas as gpd
@@ -33,7 +31,8 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from grid.db.jurisdiction import get_index
+from grid.cache import Lru
+from grid.db.jurisdiction import JurisdictionIndex, get_index, store_generation
 from grid.errors import InputError, NotFound
 
 __all__ = ["InsightParams", "cached_unit_insights", "cell_households", "unit_insights"]
@@ -96,10 +95,8 @@ def parse_week(week: str | dt.date | None) -> dt.date | None:
         ) from exc
 
 
-def _cells(session: Session, idx: Any, code: str, date: dt.date) -> gpd.GeoDataFrame:
-    from grid.db.mapdata import _descendants
-
-    codes = sorted(_descendants(idx, code).get("grid", []))
+def _cells(session: Session, idx: JurisdictionIndex, code: str, date: dt.date) -> gpd.GeoDataFrame:
+    codes = sorted(idx.descendants(code).get("grid", []))
     hh = cell_households(session, date, codes)
     return gpd.GeoDataFrame(
         {
@@ -370,10 +367,9 @@ def _records(df: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 # ---- a short-lived cache for the readers (map pages, the API) -----------------------------------------
 
-_RESULTS: OrderedDict[tuple[Any, ...], tuple[float, dict[str, Any]]] = OrderedDict()
-_RESULTS_LOCK = threading.Lock()
 CACHE_TTL_S = 600.0
 CACHE_SIZE = 32
+_RESULTS: Lru[tuple[Any, ...], dict[str, Any]] = Lru(CACHE_SIZE)
 
 
 def cached_unit_insights(
@@ -389,9 +385,6 @@ def cached_unit_insights(
     boundaries, staff or catalogues change (the store generation is). Changes of status within the
     ten minutes are not seen: insights are weekly analytics. Answers are copies."""
     import copy
-    import time
-
-    from grid.db.jurisdiction import _generation
 
     newest = session.execute(text("SELECT max(id) FROM petition")).scalar()
     key = (
@@ -399,18 +392,12 @@ def cached_unit_insights(
         code,
         str(week),
         tuple(sorted((params or {}).items())),
-        _generation(session),
+        store_generation(session),
         newest,
     )
-    now = time.monotonic()
-    with _RESULTS_LOCK:
-        hit = _RESULTS.get(key)
-        if hit is not None and now - hit[0] < ttl_s:
-            _RESULTS.move_to_end(key)
-            return copy.deepcopy(hit[1])
+    hit = _RESULTS.get(key, max_age_s=ttl_s)
+    if hit is not None:
+        return copy.deepcopy(hit)
     out = unit_insights(session, code, week=week, params=params)
-    with _RESULTS_LOCK:
-        _RESULTS[key] = (now, copy.deepcopy(out))
-        while len(_RESULTS) > CACHE_SIZE:
-            _RESULTS.popitem(last=False)
+    _RESULTS.put(key, copy.deepcopy(out))
     return out

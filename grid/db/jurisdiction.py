@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from grid.cache import Lru
 from grid.config import get_settings
 from grid.datum import check_lonlat_range, metric_crs_for, parse_datum, to_metric, to_wgs84
 from grid.db.store import load_levels, units_at
@@ -31,9 +31,7 @@ from grid.ownership import OVERLAP_DEPTH_M, Decision, OutsideError, RulingHit, d
 from grid.routing import RuleBook
 from grid.spatial_index import CellIndex
 
-_CACHE: OrderedDict[tuple[Any, ...], JurisdictionIndex] = OrderedDict()
-_LOCK = threading.Lock()
-_CACHE_SIZE = 4
+_CACHE: Lru[tuple[Any, ...], JurisdictionIndex] = Lru(4)
 
 
 @dataclass
@@ -137,6 +135,30 @@ class JurisdictionIndex:
             cache[code] = path
         return [{"code": c, "name": n, "level": lv} for c, n, lv in path]
 
+    def ancestor(self, code: Any, level: str) -> str | None:
+        """``code`` itself or its ancestor at ``level``; None when it has none there (or ``code``
+        is not a unit code: None, NaN)."""
+        while isinstance(code, str) and code in self.units:
+            _name, lv, parent = self.units[code]
+            if lv == level:
+                return code
+            code = parent
+        return None
+
+    def descendants(self, code: str) -> dict[str, list[str]]:
+        """Codes under ``code`` by level (the unit itself included at its level)."""
+        children: dict[str, list[str]] = {}
+        for c, (_n, _lv, parent) in self.units.items():
+            if parent is not None:
+                children.setdefault(parent, []).append(c)
+        out: dict[str, list[str]] = {}
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            out.setdefault(self.units[c][1], []).append(c)
+            stack.extend(children.get(c, []))
+        return out
+
     def rulings_at(self, point: Any) -> dict[str, RulingHit]:
         """Per level, the newest ruling in force whose place covers ``point`` (within 0.5 m of
         points and lines, which have no area)."""
@@ -178,7 +200,7 @@ def _generation_fast(url: Any) -> int:
     return 0  # pragma: no cover  (the loop returns or raises)
 
 
-def _generation(session: Session) -> int:
+def store_generation(session: Session) -> int:
     """The store generation. Sessions marked ``fast_generation`` (API requests that read only the
     committed state) use :func:`_generation_fast`; others read it in their own transaction, so
     they see their own uncommitted changes."""
@@ -195,12 +217,10 @@ def cached_index(database_url: str, date: dt.date) -> JurisdictionIndex | None:
     engine_url = get_engine(database_url).url
     url = str(engine_url)
     gen = _generation_fast(engine_url)
-    with _LOCK:
-        breaks = _BREAKS.get((url, gen))
-        if breaks is None:
-            return None
-        idx = _CACHE.get((url, gen, bisect.bisect_right(breaks, date)))
-    return idx
+    breaks = _BREAKS.get((url, gen))
+    if breaks is None:
+        return None
+    return _CACHE.get((url, gen, bisect.bisect_right(breaks, date)))
 
 
 def _breakpoints(session: Session) -> list[dt.date]:
@@ -219,34 +239,23 @@ def _breakpoints(session: Session) -> list[dt.date]:
     return list(rows)
 
 
-_BREAKS: dict[tuple[str, int], list[dt.date]] = {}
+_BREAKS: Lru[tuple[str, int], list[dt.date]] = Lru(64)  # the breakpoints per (database, generation)
 
 
 def get_index(session: Session, date: dt.date) -> JurisdictionIndex:
     """The cached index of the version in force at ``date`` (built on first use after a change)."""
     url = str(session.get_bind().engine.url)
-    gen = _generation(session)
-    with _LOCK:
-        breaks = _BREAKS.get((url, gen))
-    if breaks is None:
-        breaks = _breakpoints(session)
-        with _LOCK:
-            _BREAKS[(url, gen)] = breaks
+    gen = store_generation(session)
+    breaks = _BREAKS.get_or_put((url, gen), lambda: _breakpoints(session))
     i = bisect.bisect_right(breaks, date)
     key = (url, gen, i)
-    with _LOCK:
-        idx = _CACHE.get(key)
-        if idx is not None:
-            _CACHE.move_to_end(key)
-            return idx
+    idx = _CACHE.get(key)
+    if idx is not None:
+        return idx
     idx = build_index(session, date, gen)
     idx.valid_from = breaks[i - 1] if i > 0 else None
     idx.valid_to = breaks[i] if i < len(breaks) else None
-    with _LOCK:
-        _CACHE[key] = idx
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return idx
+    return _CACHE.put(key, idx)
 
 
 def _layers(levels: Levels) -> dict[str, list[str]]:
@@ -389,16 +398,6 @@ def to_point(lon: float, lat: float, datum: str) -> tuple[float, float]:
     return float(g.x), float(g.y)
 
 
-def _ancestor_at(idx: JurisdictionIndex, code: str | None, level: str) -> str | None:
-    """``code`` itself or its ancestor at ``level`` (None when it has none there)."""
-    while code is not None and code in idx.units:
-        _name, lv, parent = idx.units[code]
-        if lv == level:
-            return code
-        code = parent
-    return None
-
-
 def decide_point(
     idx: JurisdictionIndex,
     lon: float,
@@ -466,11 +465,11 @@ def decide_point(
         steer_ruling = None
         if ruling is None:
             for rl, r in rulings.items():  # a ruling at a finer level steers this one to its ancestor
-                anc = _ancestor_at(idx, r.owner_code, lv)
+                anc = idx.ancestor(r.owner_code, lv)
                 if anc is not None and anc in cands and rl != lv:
                     steer_ruling = RulingHit(r.id, anc, r.reason)
                     break
-        bcell = _ancestor_at(idx, building_cell, lv) if building_cell else None
+        bcell = idx.ancestor(building_cell, lv) if building_cell else None
         inside: list[str] = []
         if len(cands) > 1:  # a shared edge, or a real overlap of units that do not tile?
             inside = [c for c in cands if idx.edge_distance_m(c, lon, lat) > OVERLAP_DEPTH_M]

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from grid.db.jurisdiction import get_index
+from grid.cache import Lru
+from grid.coverage import simplify_coverage, suppress_small
+from grid.db.insights import cell_households
+from grid.db.jurisdiction import JurisdictionIndex, get_index
 from grid.errors import InputError, NotFound
 
 __all__ = ["MAX_BASE_FEATURES", "MapFilters", "unit_page_data", "units_for_index"]
@@ -27,38 +28,19 @@ __all__ = ["MAX_BASE_FEATURES", "MapFilters", "unit_page_data", "units_for_index
 MAX_BASE_FEATURES = 6000
 HEAT_CELL_M = 50.0
 MAX_WEEKS = 26
-_LOCK = threading.Lock()
-_BOUNDARIES: OrderedDict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = OrderedDict()
+_BOUNDARIES: Lru[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = Lru(64)
 
 
 class MapFilters(dict[str, Any]):
     """since / until (dates, until exclusive), category (a code: its sub-categories included)."""
 
 
-def _descendants(idx: Any, code: str) -> dict[str, list[str]]:
-    """Codes under ``code`` by level (the unit itself included at its level)."""
-    children: dict[str, list[str]] = {}
-    for c, (_n, _lv, parent) in idx.units.items():
-        if parent is not None:
-            children.setdefault(parent, []).append(c)
-    out: dict[str, list[str]] = {}
-    stack = [code]
-    while stack:
-        c = stack.pop()
-        out.setdefault(idx.units[c][1], []).append(c)
-        stack.extend(children.get(c, []))
-    return out
-
-
-def _boundaries(idx: Any, code: str) -> list[tuple[str, dict[str, Any]]]:
-    from maps.aggregate import simplify_coverage
-
+def _boundaries(idx: JurisdictionIndex, code: str) -> list[tuple[str, dict[str, Any]]]:
     key = (id(idx), idx.generation, code)
-    with _LOCK:
-        hit = _BOUNDARIES.get(key)
-        if hit is not None:
-            return hit
-    by_level = _descendants(idx, code)
+    hit = _BOUNDARIES.get(key)
+    if hit is not None:
+        return hit
+    by_level = idx.descendants(code)
     order = list(reversed(idx.levels))  # coarse -> fine
     layers = []
     for lv in order:
@@ -76,11 +58,7 @@ def _boundaries(idx: Any, code: str) -> list[tuple[str, dict[str, Any]]]:
             for c, g in zip(codes, geoms, strict=True)
         ]
         layers.append((lv, {"type": "FeatureCollection", "features": feats}))
-    with _LOCK:
-        _BOUNDARIES[key] = layers
-        while len(_BOUNDARIES) > 64:
-            _BOUNDARIES.popitem(last=False)
-    return layers
+    return _BOUNDARIES.put(key, layers)
 
 
 def units_for_index(
@@ -123,9 +101,6 @@ def unit_page_data(
     base_layer: bool = True,
 ) -> dict[str, Any]:
     """The fields of :class:`maps.pages.UnitPage` for unit ``code`` (JSON-able)."""
-    from grid.db.insights import cell_households
-    from maps.aggregate import suppress_small
-
     date = at or dt.date.today()
     if since and until and until <= since:
         raise InputError("until must be after since", code="invalid_range")

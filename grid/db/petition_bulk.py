@@ -25,6 +25,7 @@ from grid.db.models import Category, Petition
 from grid.db.petitions import LEVEL_COLUMNS, calendar, limits, tz
 from grid.deadlines import effective_urgency
 from grid.errors import GridGovError, ImportBlocked
+from grid.routing import placeless_route
 
 
 def _ts(v: Any) -> dt.datetime | None:
@@ -220,11 +221,7 @@ def bulk_load(
                         row[col] = c["code"]
                 routing = ans["routing"]
         if routing is None and not cat.needs_place:
-            from data.routing import CITY_HOTLINE_KIND
-
-            routing = idx.route(r.category, [s.city_code], date)
-            if routing.get("fallback"):
-                routing.update(lead=f"{s.city_code}-{CITY_HOTLINE_KIND}", co=[])
+            routing = placeless_route(idx.route(r.category, [s.city_code], date), s.city_code)
             row["location_status"] = "not_needed"
         if routing is None:
             row.update(

@@ -20,23 +20,11 @@ from sqlalchemy.orm import Session
 
 from grid.db import petitions as svc
 from grid.errors import GridGovError, ImportBlocked, InputError
+from grid.lifecycle import INTAKE_COLUMNS, INTAKE_REQUIRED
 from grid.tabular import OUTPUT_PREFIX, check_header, decode_csv_bytes, parse_csv_text
 
-REQUIRED = ["text", "category"]
-OPTIONAL = [
-    "external_id",
-    "received_at",
-    "channel",
-    "type",
-    "urgency",
-    "address",
-    "lon",
-    "lat",
-    "datum",
-    "contact_name",
-    "contact_phone",
-    "contact_email",
-]
+REQUIRED = list(INTAKE_REQUIRED)
+OPTIONAL = [c for c in INTAKE_COLUMNS if c not in INTAKE_REQUIRED]
 MAX_PROBLEMS = 200
 MAX_SOURCE = 128  # the width of petition.source
 

@@ -24,7 +24,7 @@ import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import shapely
@@ -389,21 +389,13 @@ def _dispatch(
 
 
 def _placeless_routing(session: Session, p: Petition) -> dict[str, Any]:
-    from data.routing import CITY_HOTLINE_KIND
     from grid.db.jurisdiction import get_index
+    from grid.routing import placeless_route
 
     s = get_settings()
     idx = get_index(session, p.received_at.astimezone(tz()).date())
     r = idx.route(p.category_code, [s.city_code], p.received_at.astimezone(tz()).date())
-    if r.get("fallback"):
-        lead = f"{s.city_code}-{CITY_HOTLINE_KIND}"
-        r.update(
-            lead=lead,
-            lead_name=idx.departments.get(lead, lead),
-            co=[],
-            co_names=[],
-            reason="no city rule for this placeless category: the hotline answers it directly",
-        )
+    r = placeless_route(r, s.city_code, idx.departments)
     r["placeless"] = True
     return r
 
@@ -545,6 +537,32 @@ def _jsonable(v: Any) -> Any:
     return json.loads(json.dumps(v, default=str, ensure_ascii=False))
 
 
+def intake(
+    session: Session, data: Mapping[str, Any], *, actor: str, source: str = ""
+) -> tuple[dict[str, Any], bool]:
+    """Take in a petition in the two transactions of the module's docstring, on ``session``:
+    :func:`create` and commit (from then on the petition exists whatever happens), then
+    :func:`process` and commit; a failure of the second is logged and leaves the petition
+    ``received`` for the sweep. ``(petition, created)``: a repeated ``external_id`` answers the
+    petition already taken in with ``created`` false. The answer carries no contact (the sender has
+    it, and echoing it would be an audited read)."""
+    import logging
+
+    p = create(session, data, actor=actor, source=source)
+    replay = bool(p.__dict__.get("_replayed"))
+    pid = p.id
+    session.commit()
+    if not replay:
+        try:
+            process(session, p, actor=SYSTEM)
+            session.commit()
+        except Exception as exc:  # kept as 'received': the sweep or `gridgov petitions process` retries it
+            session.rollback()
+            logging.getLogger("gridgov.api").exception("petition %s stays received: %s", pid, exc)
+    # the sender reads back what it sent: the city-wide view (its key may have no petition scope)
+    return get(session, pid, scope=CITY), not replay
+
+
 def process_pending(session: Session, *, limit: int = 1000) -> int:
     """Process petitions left ``received`` (e.g. by a crash between commit and dispatch)."""
     rows = session.scalars(
@@ -594,7 +612,12 @@ def sweep_received(
 # ---- lifecycle ---------------------------------------------------------------------------------------
 
 
-Scope = Sequence[str] | None  # unit codes a reader is limited to; None = the whole city
+Scope = Sequence[str] | None
+"""Unit codes a reader is limited to, or :data:`CITY`. Every petition reader takes ``scope`` as a
+required keyword: a caller that means the whole city says so with ``scope=CITY``."""
+
+CITY: Final[Scope] = None
+"""The scope of a city-wide reader (admin, operator, a system key, the CLI): every petition."""
 
 
 def scope_condition(scope: Scope) -> Any:
@@ -606,7 +629,7 @@ def scope_condition(scope: Scope) -> Any:
     return Petition.owner_chain.overlap(array([str(c) for c in scope], type_=String(32)))
 
 
-def _get(session: Session, pid: int, *, lock: bool = False, scope: Scope = None) -> Petition:
+def _get(session: Session, pid: int, *, scope: Scope, lock: bool = False) -> Petition:
     """The petition, or 404 ``petition_not_found``: also when it exists outside ``scope``, so
     that a scoped reader cannot learn it exists."""
     stmt = select(Petition).where(Petition.id == pid)
@@ -642,7 +665,7 @@ def transition(
     body: Mapping[str, Any] | None = None,
     *,
     actor: str,
-    scope: Scope = None,
+    scope: Scope,
 ) -> Petition:
     """Apply ``action`` to petition ``pid`` (row-locked), record the event; errors leave it unchanged."""
     body = dict(body or {})
@@ -860,7 +883,7 @@ def summary(p: Petition, at: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def get(
-    session: Session, pid: int, *, scope: Scope = None, contact_reader: Any = None, via: str = ""
+    session: Session, pid: int, *, scope: Scope, contact_reader: Any = None, via: str = ""
 ) -> dict[str, Any]:
     """One petition in full: summary, ownership answer, routing, candidates; with a
     ``contact_reader`` (a :class:`grid.auth.Principal` allowed to read contacts) also the *masked*
@@ -904,7 +927,7 @@ def get(
     return out
 
 
-def contact(session: Session, pid: int, *, reader: Any, scope: Scope = None, via: str = "") -> dict[str, Any]:
+def contact(session: Session, pid: int, *, reader: Any, scope: Scope, via: str = "") -> dict[str, Any]:
     """The reporter's contact in full (for the call back), written to the audit log first."""
     from grid.db.users import log_contact_read
 
@@ -920,7 +943,7 @@ def contact(session: Session, pid: int, *, reader: Any, scope: Scope = None, via
     }
 
 
-def events(session: Session, pid: int, *, scope: Scope = None) -> list[dict[str, Any]]:
+def events(session: Session, pid: int, *, scope: Scope) -> list[dict[str, Any]]:
     _get(session, pid, scope=scope)
     rows = session.scalars(
         select(PetitionEvent).where(PetitionEvent.petition_id == pid).order_by(PetitionEvent.id)
@@ -945,6 +968,7 @@ MAX_PAGE = 1000
 def list_petitions(
     session: Session,
     *,
+    scope: Scope,
     status: str | None = None,
     unit: str | None = None,
     department: str | None = None,
@@ -954,7 +978,6 @@ def list_petitions(
     until: dt.datetime | None = None,
     limit: int = 100,
     offset: int = 0,
-    scope: Scope = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(total, page) of petition summaries, newest first. ``unit`` matches any level of the owner
     chain; ``overdue=true``: unanswered and past due now (merged duplicates excluded)."""
@@ -992,6 +1015,40 @@ def list_petitions(
         .offset(offset)
     ).all()
     return total, [summary(p, t) for p in rows]
+
+
+def triage_queue(session: Session, *, scope: Scope, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+    """(total, page) of the petitions waiting as ``needs_location``, newest first, each with its
+    geocoder ``candidates`` and ``geocode_status`` (read in one query for the page)."""
+    total, items = list_petitions(session, status="needs_location", limit=limit, scope=scope)
+    ids = [int(it["id"]) for it in items]
+    extra = {
+        int(pid): (cands, geo)
+        for pid, cands, geo in session.execute(
+            select(Petition.id, Petition.candidates, Petition.geocode).where(Petition.id.in_(ids))
+        )
+    }
+    for it in items:
+        cands, geo = extra.get(int(it["id"]), (None, None))
+        found = int(it["id"]) in extra
+        it["candidates"] = cands if found else []
+        it["geocode_status"] = (geo or {}).get("status") if found else None
+    return total, items
+
+
+def petition_token(session: Session, pid: int, *, scope: Scope) -> str | None:
+    """The receipt token of petition ``pid`` (Open311's ``token``), or None."""
+    return session.scalar(select(Petition.token).where(Petition.id == pid, *_scoped(scope)))
+
+
+def petition_for_token(session: Session, token: str, *, scope: Scope) -> int | None:
+    """The id of the petition a receipt token stands for, or None."""
+    return session.scalar(select(Petition.id).where(Petition.token == token, *_scoped(scope)))
+
+
+def _scoped(scope: Scope) -> list[Any]:
+    """The WHERE conditions of ``scope``: none for :data:`CITY`."""
+    return [] if scope is None else [scope_condition(scope)]
 
 
 # ---- retention ----------------------------------------------------------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from grid.db.petitions import Scope
 from grid.errors import InputError
 from grid.scores import COUNT_COLUMNS, ScoreWeights, month_bounds, rate_counts
 
@@ -20,17 +20,22 @@ COLUMNS = (
 )
 
 
-def month_frame(session: Session, month: str, *, table: str = "petition") -> pd.DataFrame:
-    """The petitions received in ``month`` (local time), with the columns the scores need.
+def month_frame(session: Session, month: str, *, scope: Scope, table: str = "petition") -> pd.DataFrame:
+    """The petitions received in ``month`` (local time) inside ``scope``, with the columns the
+    scores need.
 
     ``table``: another table with the same columns (the benchmarks' Beijing-size year)."""
     if not table.isidentifier():
         raise ValueError(f"not a table name: {table!r}")
     start, end = month_bounds(month)
+    params: dict[str, Any] = {"a": start, "b": end}
+    scoped = ""
+    if scope is not None:
+        scoped, params["scope"] = " AND owner_chain && CAST(:scope AS varchar(32)[])", list(scope)
     df = pd.read_sql_query(
-        text(f"SELECT {COLUMNS} FROM {table} WHERE received_at >= :a AND received_at < :b"),
+        text(f"SELECT {COLUMNS} FROM {table} WHERE received_at >= :a AND received_at < :b{scoped}"),
         session.connection(),
-        params={"a": start, "b": end},
+        params=params,
     )
     for c in ("received_at", "due_at", "answered_at"):
         df[c] = pd.to_datetime(df[c], utc=True).dt.tz_convert(start.tzinfo)
@@ -52,8 +57,8 @@ def month_counts(
     level: str,
     month: str,
     as_of: dt.datetime,
+    scope: Scope,
     table: str = "petition",
-    scope: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The per-unit counts of :func:`grid.scores.compute_scores`, counted by PostgreSQL in one
     ``GROUP BY`` over the month (the same definitions, tested to agree): only the counts leave the
@@ -98,8 +103,8 @@ def month_scores(
     level: str,
     month: str,
     as_of: dt.datetime | None = None,
+    scope: Scope,
     weights: ScoreWeights | None = None,
-    scope: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """(scores, meta) for one month at one level; ``as_of`` defaults to now."""
     from grid.db.petitions import now, parse_time

@@ -156,6 +156,21 @@ def verify_key(session: Session, key: str | None) -> ApiKey | None:
     return row
 
 
+def list_keys(session: Session) -> list[dict[str, Any]]:
+    """Every API key, by name: name, prefix, roles, scope, created_at, revoked_at (never the hash)."""
+    return [
+        {
+            "name": k.name,
+            "prefix": k.prefix,
+            "roles": list(k.roles),
+            "scope": list(k.scope or []),
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+        }
+        for k in session.scalars(select(ApiKey).order_by(ApiKey.name))
+    ]
+
+
 def revoke_key(session: Session, name: str) -> None:
     row = session.scalar(select(ApiKey).where(ApiKey.name == name))
     if row is None:
